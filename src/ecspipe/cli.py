@@ -1,0 +1,255 @@
+"""The `ecspipe` command line: parse options, call one core function, render, exit.
+
+This layer never calls boto3 and never imports rich; heavy modules are imported
+inside the commands, so `ecspipe --help` is instant. Exit codes: 0 success,
+1 AWS/runtime failure, 2 user error (bad config or flag, missing resource, a
+resource ecspipe does not own). A user error never shows a traceback unless -v.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ecspipe import __version__
+from ecspipe.app import App
+from ecspipe.errors import ConfigError, EcspipeError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# The App of the running invocation, so `main` can honour -v when it reports an error.
+_current: dict[str, App] = {}
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """-c/--profile/--region/--endpoint-url/-v, shared by every command that reads AWS."""
+
+    @click.option("-c", "--config", "config_path", default="ecspipe.yaml", show_default=True,
+                  envvar="ECSPIPE_CONFIG", metavar="FILE",
+                  help="Configuration file (env ECSPIPE_CONFIG).")
+    @click.option("--profile", default=None, envvar="AWS_PROFILE", show_envvar=True,
+                  help="AWS profile to use.")
+    @click.option("--region", default=None, help="Override the config's region.")
+    @click.option("--endpoint-url", default=None, envvar="AWS_ENDPOINT_URL", show_envvar=True,
+                  metavar="URL", help="AWS endpoint, e.g. the sandbox's http://127.0.0.1:4566.")
+    @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and more detail.")
+    @functools.wraps(fn)
+    def wrapper(config_path: str, profile: str | None, region: str | None,
+                endpoint_url: str | None, verbose: bool, **kwargs: Any) -> Any:
+        app = App(config_path=config_path, profile=profile, region=region,
+                  endpoint_url=endpoint_url, verbose=verbose,
+                  output=kwargs.get("output") or "text")
+        ctx = click.get_current_context()
+        if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
+            for key, value in ctx.obj.items():
+                setattr(app, key, value)
+        _current["app"] = app
+        return fn(app, **kwargs)
+
+    return wrapper
+
+
+def output_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="Output format.")(fn)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="ecspipe")
+def cli() -> None:
+    """Give an existing Amazon ECS service a production CI/CD pipeline in one command.
+
+    GitHub connection -> CodeBuild (docker build, test, push a unique tag to ECR)
+    -> ECS rolling deploy, triggered by pushes to one branch.
+    """
+
+
+@cli.command()
+@common_options
+@output_option
+def validate(app: App, output: str) -> None:
+    """Check the config offline and print the resource names it resolves to."""
+    from ecspipe import render
+
+    names = app.offline_names()
+    if output == "json":
+        render.emit_json({"valid": True, "names": names.summary()})
+        return
+    render.out(f"{app.config_path}: valid", style="bold green")
+    for key, value in names.summary().items():
+        render.out(f"  {key:<16} {value}")
+    if not app.config.account_id:
+        render.err("note: the bucket name includes the AWS account ID, resolved at `plan`/`up`")
+
+
+def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
+                wait_connection: bool = False, timeout: float = 2700.0,
+                serial: bool = False) -> None:
+    from ecspipe import app as core
+    from ecspipe import render
+
+    progress = render.progress if output == "text" else None
+    ctx = app.context(preflight=True, adopt=adopt)
+    result = core.plan_or_up(app, ctx, apply=apply, workers=1 if serial else 4,
+                             progress=progress)
+    if output == "json":
+        render.emit_json(result.to_json(ctx))
+    else:
+        title = "ecspipe up" if apply else "ecspipe plan (nothing is changed)"
+        render.changes(result.changes, f"{title}: pipeline {ctx.names.pipeline} in "
+                       f"{ctx.names.region}, account {ctx.names.account}")
+        render.summary(result.counts(), applied=apply)
+    status = ctx.outputs.connection_status
+    if status == "PENDING" or (status is None and any(
+            c.kind == "connection" and c.action == "create" for c in result.changes)):
+        render.action_required(
+            f"connection {ctx.names.connection} is PENDING: a person must complete the "
+            f"{ctx.config.source.provider} handshake in the console (until then, runs fail "
+            "at the Source stage)",
+            ctx.names.connections_console_url,
+        )
+        if apply and wait_connection:
+            render.err(f"waiting up to {int(timeout)}s for the connection to become AVAILABLE …")
+            core.wait_connection(ctx, timeout, app.sleep, app.clock)
+            render.err("connection is AVAILABLE", style="green")
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--serial", is_flag=True, help="Plan one resource at a time.")
+def plan(app: App, output: str, serial: bool) -> None:
+    """Show what `up` would create or change; changes nothing."""
+    _plan_or_up(app, apply=False, output=output, serial=serial)
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--dry-run", is_flag=True, help="Only plan (same as `ecspipe plan`).")
+@click.option("--adopt", is_flag=True,
+              help="Take over same-name resources that ecspipe did not create.")
+@click.option("--wait-connection", is_flag=True,
+              help="Wait until the connection's handshake is completed (AVAILABLE).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=2700.0, show_default=True,
+              help="Seconds to wait with --wait-connection.")
+@click.option("--serial", is_flag=True, help="Create one resource at a time.")
+def up(app: App, output: str, dry_run: bool, adopt: bool, wait_connection: bool,
+       timeout: float, serial: bool) -> None:
+    """Create or update the whole pipeline; a second run changes nothing."""
+    _plan_or_up(app, apply=not dry_run, output=output, adopt=adopt,
+                wait_connection=wait_connection, timeout=timeout, serial=serial)
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--limit", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="How many executions to show.")
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
+def status(app: App, output: str, limit: int, watch: bool) -> None:
+    """Show the pipeline, its latest executions and what the ECS service runs."""
+    raise EcspipeError("`ecspipe status` is not implemented yet")
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--commit", default=None, help="Start on this commit SHA instead of the branch head.")
+@click.option("--wait", is_flag=True, help="Follow the execution until it ends.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds to wait with --wait.")
+def release(app: App, output: str, commit: str | None, wait: bool, timeout: float) -> None:
+    """Start the pipeline (the console's "Release change") and follow it live."""
+    raise EcspipeError("`ecspipe release` is not implemented yet")
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--delete-images", is_flag=True,
+              help="Also delete the ECR repository ecspipe created, with its images.")
+def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
+    """Delete what ecspipe created, in reverse order; never anything else."""
+    raise EcspipeError("`ecspipe down` is not implemented yet")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors)."""
+    from ecspipe import render
+    from ecspipe.config import config_json_schema
+
+    render.emit_json(config_json_schema())
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=4566, show_default=True)
+@click.option("--no-seed", is_flag=True, help="Start empty instead of with the demo service.")
+@click.option("--manual-connections", is_flag=True,
+              help="Keep new connections PENDING (no simulated handshake).")
+@click.option("--handshake-delay", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              help="Seconds until a new connection's simulated handshake completes.")
+@click.option("--fail-stage", type=click.Choice(["Source", "Build", "Deploy"]), default=None,
+              help="Make this stage fail in every execution (demos, tests).")
+@click.option("--rollback", is_flag=True,
+              help="Make every ECS deployment roll back (circuit breaker).")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
+def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
+            handshake_delay: float, fail_stage: str | None, rollback: bool,
+            verbose: bool) -> None:
+    """Run a local AWS emulator (moto + ecspipe's extensions) until Ctrl-C."""
+    _current["app"] = App(verbose=verbose)
+    from ecspipe.sandbox import require_moto
+
+    require_moto()
+    from ecspipe.sandbox.server import serve
+
+    serve(host=host, port=port, seed=not no_seed, manual_connections=manual_connections,
+          handshake_delay=handshake_delay, fail_stage=fail_stage, rollback=rollback)
+
+
+def _report(exc: BaseException) -> int:
+    from ecspipe import render
+
+    app = _current.get("app")
+    verbose = bool(app and app.verbose)
+    if isinstance(exc, EcspipeError):
+        error = exc
+    else:
+        from ecspipe.aws import translate
+
+        translated = translate(exc)
+        if translated is None:
+            raise exc  # a bug: let the traceback out
+        error = translated
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    problems = error.problems if isinstance(error, ConfigError) else None
+    render.error(error.message, error.hint, problems)
+    return error.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and map errors to exit codes."""
+    try:
+        rv = cli.main(args=argv, prog_name="ecspipe", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - mapped to exit codes here, at the boundary
+        sys.exit(_report(exc))
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,263 @@
+"""IAM and S3 policy documents, least privilege and scoped to exact ARNs.
+
+Baseline: AWS's documented service-role policies for CodeBuild and CodePipeline,
+narrowed (reference/aws-facts.md section 3). No wildcard action anywhere in the
+roles' policies. `Resource: "*"` appears only where the action has no
+resource-level permissions: ecr:GetAuthorizationToken, ecs:DescribeTaskDefinition
+and ecs:RegisterTaskDefinition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
+from ecspipe.facts import ServiceFacts
+from ecspipe.names import Names
+
+VERSION = "2012-10-17"
+
+ECR_PUSH_PULL = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+]
+
+
+def _trust(service: str, conditions: dict[str, Any]) -> dict[str, Any]:
+    # Principal.Service as a string, not a list: moto's CreatePipeline rejects the list form.
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": conditions,
+            }
+        ],
+    }
+
+
+def codebuild_trust(names: Names) -> dict[str, Any]:
+    return _trust(
+        "codebuild.amazonaws.com",
+        {
+            "StringEquals": {"aws:SourceAccount": names.account},
+            "ArnLike": {"aws:SourceArn": names.build_project_arn},
+        },
+    )
+
+
+def pipeline_trust(names: Names) -> dict[str, Any]:
+    return _trust(
+        "codepipeline.amazonaws.com",
+        {"StringEquals": {"aws:SourceAccount": names.account}},
+    )
+
+
+def _parameter_arn(names: Names, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{names.partition}:ssm:{names.region}:{names.account}:parameter/{name.lstrip('/')}"
+
+
+def _secret_arn(names: Names, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    # Secrets Manager appends "-" and 6 random characters to every secret's ARN.
+    return f"arn:{names.partition}:secretsmanager:{names.region}:{names.account}:secret:{name}-??????"
+
+
+def codebuild_policy(config: Config, names: Names) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [names.log_group_arn, f"{names.log_group_arn}:*"],
+        },
+        {
+            "Sid": "ArtifactObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            "Resource": f"{names.artifact_bucket_arn}/*",
+        },
+        {
+            "Sid": "ArtifactBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+            "Resource": names.artifact_bucket_arn,
+        },
+        {
+            # GetAuthorizationToken has no resource-level permissions.
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
+        {
+            "Sid": "EcrPushPull",
+            "Effect": "Allow",
+            "Action": ECR_PUSH_PULL,
+            "Resource": names.ecr_repository_arn,
+        },
+    ]
+    parameters = sorted(
+        _parameter_arn(names, v.parameter_store)
+        for v in config.build.env.values()
+        if isinstance(v, ParameterStoreRef)
+    )
+    if parameters:
+        statements.append(
+            {
+                "Sid": "BuildParameters",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameters",
+                "Resource": parameters,
+            }
+        )
+    secrets = sorted(
+        _secret_arn(names, v.secrets_manager)
+        for v in config.build.env.values()
+        if isinstance(v, SecretsManagerRef)
+    )
+    if secrets:
+        statements.append(
+            {
+                "Sid": "BuildSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secrets,
+            }
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def connection_service_prefix(connection_arn: str) -> str:
+    """`codeconnections` or `codestar-connections`: UseConnection's prefix must match the ARN."""
+    parts = connection_arn.split(":")
+    return parts[2] if len(parts) > 2 and parts[2] else "codeconnections"
+
+
+def pipeline_policy(
+    names: Names, facts: ServiceFacts, connection_arn: str
+) -> dict[str, Any]:
+    account = {"StringEquals": {"aws:ResourceAccount": names.account}}
+    ecs_arn = f"arn:{names.partition}:ecs:{names.region}:{names.account}"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ArtifactBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketVersioning"],
+            "Resource": names.artifact_bucket_arn,
+            "Condition": account,
+        },
+        {
+            "Sid": "ArtifactObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
+            "Resource": f"{names.artifact_bucket_arn}/*",
+            "Condition": account,
+        },
+        {
+            "Sid": "SourceConnection",
+            "Effect": "Allow",
+            "Action": f"{connection_service_prefix(connection_arn)}:UseConnection",
+            "Resource": connection_arn,
+        },
+        {
+            "Sid": "Build",
+            "Effect": "Allow",
+            "Action": ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+            "Resource": names.build_project_arn,
+        },
+        {
+            # Neither action supports resource-level permissions.
+            "Sid": "TaskDefinitions",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Service",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+            "Resource": facts.service_arn,
+        },
+        {
+            "Sid": "TagNewTaskDefinitions",
+            "Effect": "Allow",
+            "Action": "ecs:TagResource",
+            "Resource": f"{ecs_arn}:task-definition/{facts.family}:*",
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        },
+    ]
+    if facts.pass_role_arns:
+        statements.append(
+            {
+                "Sid": "PassTaskRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": facts.pass_role_arns,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            }
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def bucket_policy(names: Names) -> dict[str, Any]:
+    """Deny every request that does not use TLS (a Deny, so `s3:*` is the point)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [names.artifact_bucket_arn, f"{names.artifact_bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+ARTIFACT_DAYS = 30
+NONCURRENT_DAYS = 7
+
+
+def bucket_lifecycle() -> dict[str, Any]:
+    return {
+        "Rules": [
+            {
+                "ID": "ecspipe-expire-artifacts",
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "Expiration": {"Days": ARTIFACT_DAYS},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_DAYS},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            }
+        ]
+    }
+
+
+def ecr_lifecycle(keep: int) -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"ecspipe: keep the newest {keep} images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }

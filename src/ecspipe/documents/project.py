@@ -1,0 +1,67 @@
+"""The CodeBuild project request (CreateProject / UpdateProject share this shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
+from ecspipe.documents.buildspec import render_buildspec
+from ecspipe.facts import ServiceFacts
+from ecspipe.names import Names, tag_list
+
+# The image must match the task's CPU architecture, or the image the build
+# produces fails at container start with `exec format error`.
+IMAGES = {
+    "X86_64": ("LINUX_CONTAINER", "aws/codebuild/amazonlinux-x86_64-standard:5.0"),
+    "ARM64": ("ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0"),
+}
+
+
+def environment_type(facts: ServiceFacts) -> str:
+    return IMAGES.get(facts.cpu_architecture, IMAGES["X86_64"])[0]
+
+
+def build_image(config: Config, facts: ServiceFacts) -> str:
+    return config.build.image or IMAGES.get(facts.cpu_architecture, IMAGES["X86_64"])[1]
+
+
+def environment_variables(config: Config, names: Names, facts: ServiceFacts) -> list[dict[str, str]]:
+    variables = [
+        {"name": "IMAGE_REPO_URI", "value": names.ecr_repository_uri, "type": "PLAINTEXT"},
+        {"name": "CONTAINER_NAME", "value": facts.container, "type": "PLAINTEXT"},
+    ]
+    for key, value in sorted(config.build.env.items()):
+        if isinstance(value, ParameterStoreRef):
+            variables.append({"name": key, "value": value.parameter_store, "type": "PARAMETER_STORE"})
+        elif isinstance(value, SecretsManagerRef):
+            variables.append({"name": key, "value": value.secrets_manager, "type": "SECRETS_MANAGER"})
+        else:
+            variables.append({"name": key, "value": value, "type": "PLAINTEXT"})
+    return variables
+
+
+def project_request(config: Config, names: Names, facts: ServiceFacts) -> dict[str, Any]:
+    buildspec = config.build.buildspec or render_buildspec(config)
+    return {
+        "name": names.build_project,
+        "description": f"ecspipe: builds {config.source.repository} for "
+        f"{facts.cluster_name}/{facts.service_name}",
+        "source": {"type": "CODEPIPELINE", "buildspec": buildspec},
+        "artifacts": {"type": "CODEPIPELINE"},
+        "environment": {
+            "type": environment_type(facts),
+            "image": build_image(config, facts),
+            "computeType": config.build.compute_type,
+            # docker build needs the Docker daemon: privileged mode.
+            "privilegedMode": True,
+            "imagePullCredentialsType": "CODEBUILD",
+            "environmentVariables": environment_variables(config, names, facts),
+        },
+        "serviceRole": names.codebuild_role_arn,
+        "timeoutInMinutes": config.build.timeout_minutes,
+        "logsConfig": {
+            "cloudWatchLogs": {"status": "ENABLED", "groupName": names.log_group},
+            "s3Logs": {"status": "DISABLED"},
+        },
+        "tags": tag_list(names.tags, "key", "value"),
+    }

@@ -1,0 +1,39 @@
+"""What preflight learned about the existing ECS service (read from AWS, never written).
+
+Documents are built from config + names + these facts, so every builder stays pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    cluster_name: str
+    cluster_arn: str
+    service_name: str
+    service_arn: str
+    task_definition_arn: str
+    family: str
+    containers: tuple[str, ...]
+    container: str  # the container that receives the new image
+    cpu_architecture: str = "X86_64"  # X86_64 | ARM64
+    deployment_controller: str = "ECS"
+    task_role_arn: str | None = None
+    execution_role_arn: str | None = None
+    image: str | None = None  # the image the container runs now
+
+    @property
+    def pass_role_arns(self) -> list[str]:
+        """Roles CodePipeline's ECS action passes when it registers a task definition."""
+        return sorted({a for a in (self.task_role_arn, self.execution_role_arn) if a})
+
+
+@dataclass
+class Outputs:
+    """Values known only once a step has run (e.g. a new connection's ARN)."""
+
+    connection_arn: str | None = None
+    connection_status: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,204 @@
+"""Every physical name, ARN and tag ecspipe uses, derived from the config in one place.
+
+No other module invents a name. Names are deterministic, so AWS plus these names
+is the whole state: there is no local state file, and any interrupted run can be
+repeated. The artifact bucket name includes the account and region, which makes
+it unique per account and region; offline (`validate`) the account is unknown and
+shown as a placeholder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ecspipe.config import Config
+
+OWNER_TAG = "ecspipe:pipeline"
+MANAGED_TAG = "managed-by"
+MANAGED_VALUE = "ecspipe"
+ACCOUNT_PLACEHOLDER = "<account-id>"
+BUCKET_MAX = 63
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _fit(name: str, limit: int) -> str:
+    """Shorten `name` to `limit` characters deterministically (prefix + hash)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9].rstrip('-')}-{digest}"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Resolved names for one config, optionally bound to an AWS account."""
+
+    name: str
+    region: str
+    ecr_repository: str
+    account_id: str | None = None
+    user_tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Config, account_id: str | None = None) -> Names:
+        return cls(
+            name=config.name,
+            region=config.region,
+            ecr_repository=config.image.repository or config.name,
+            account_id=account_id or config.account_id,
+            user_tags=tuple(sorted(config.tags.items())),
+        )
+
+    # ---- physical names -------------------------------------------------
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    @property
+    def account(self) -> str:
+        return self.account_id or ACCOUNT_PLACEHOLDER
+
+    @property
+    def pipeline(self) -> str:
+        return self.name
+
+    @property
+    def build_project(self) -> str:
+        return f"{self.name}-build"
+
+    @property
+    def codebuild_role(self) -> str:
+        return f"{self.name}-codebuild"
+
+    @property
+    def pipeline_role(self) -> str:
+        return f"{self.name}-codepipeline"
+
+    @property
+    def codebuild_policy(self) -> str:
+        return "ecspipe-codebuild"
+
+    @property
+    def pipeline_policy(self) -> str:
+        return "ecspipe-codepipeline"
+
+    @property
+    def role_path(self) -> str:
+        # Our own IAM path makes ecspipe's roles easy to find and scope in SCPs.
+        return "/ecspipe/"
+
+    @property
+    def artifact_bucket(self) -> str:
+        return _fit(f"{self.name}-artifacts-{self.account}-{self.region}", BUCKET_MAX)
+
+    @property
+    def connection(self) -> str:
+        return _fit(self.name, 32)
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/codebuild/{self.build_project}"
+
+    # ---- ARNs -------------------------------------------------------------
+    def _arn(self, service: str, resource: str, region: bool = True) -> str:
+        reg = self.region if region else ""
+        return f"arn:{self.partition}:{service}:{reg}:{self.account}:{resource}"
+
+    @property
+    def pipeline_arn(self) -> str:
+        return self._arn("codepipeline", self.pipeline)
+
+    @property
+    def build_project_arn(self) -> str:
+        return self._arn("codebuild", f"project/{self.build_project}")
+
+    @property
+    def codebuild_role_arn(self) -> str:
+        return self._arn("iam", f"role{self.role_path}{self.codebuild_role}", region=False)
+
+    @property
+    def pipeline_role_arn(self) -> str:
+        return self._arn("iam", f"role{self.role_path}{self.pipeline_role}", region=False)
+
+    @property
+    def artifact_bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.artifact_bucket}"
+
+    @property
+    def ecr_repository_arn(self) -> str:
+        return self._arn("ecr", f"repository/{self.ecr_repository}")
+
+    @property
+    def ecr_registry(self) -> str:
+        suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
+        return f"{self.account}.dkr.ecr.{self.region}.{suffix}"
+
+    @property
+    def ecr_repository_uri(self) -> str:
+        return f"{self.ecr_registry}/{self.ecr_repository}"
+
+    @property
+    def log_group_arn(self) -> str:
+        return self._arn("logs", f"log-group:{self.log_group}")
+
+    # ---- console URLs -----------------------------------------------------
+    @property
+    def pipeline_console_url(self) -> str:
+        return (
+            f"https://{self.region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
+            f"{self.pipeline}/view?region={self.region}"
+        )
+
+    @property
+    def connections_console_url(self) -> str:
+        return (
+            "https://console.aws.amazon.com/codesuite/settings/connections"
+            f"?region={self.region}"
+        )
+
+    # ---- ownership --------------------------------------------------------
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags on every resource ecspipe creates: the user's, then ours (ours win)."""
+        tags = dict(self.user_tags)
+        tags[OWNER_TAG] = self.name
+        tags[MANAGED_TAG] = MANAGED_VALUE
+        return tags
+
+    def owns(self, tags: dict[str, str] | None) -> bool:
+        """True when a resource's tags say this ecspipe pipeline created it."""
+        return bool(tags) and tags.get(OWNER_TAG) == self.name and tags.get(
+            MANAGED_TAG
+        ) == MANAGED_VALUE
+
+    def summary(self) -> dict[str, str]:
+        """The names `validate` prints (stable keys: see the CLI contract)."""
+        return {
+            "pipeline": self.pipeline,
+            "build_project": self.build_project,
+            "codebuild_role": self.codebuild_role,
+            "pipeline_role": self.pipeline_role,
+            "artifact_bucket": self.artifact_bucket,
+            "connection": self.connection,
+            "ecr_repository": self.ecr_repository,
+            "log_group": self.log_group,
+        }
+
+
+def tag_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+    """AWS's many tag list shapes: [{"Key": k, "Value": v}] or lower-case variants."""
+    return [{key: k, value: v} for k, v in sorted(tags.items())]
+
+
+def tag_dict(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    return {t[key]: t.get(value, "") for t in tags or []}

@@ -1,0 +1,139 @@
+"""The engine: order the resources, plan them (reads), apply the changes (writes).
+
+`plan` and `up` are the same machinery; `plan` stops after planning. Resources
+are grouped by dependency; the members of a group are independent and are
+planned and applied concurrently (`workers` > 1). `down` walks the same list in
+reverse. Progress is reported through a callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecspipe.resources.base import Change, Context, Reader, Resource, Writer
+from ecspipe.resources.bucket import Bucket
+from ecspipe.resources.connection import Connection
+from ecspipe.resources.log_group import LogGroup
+from ecspipe.resources.pipeline import Pipeline
+from ecspipe.resources.project import Project
+from ecspipe.resources.repository import Repository
+from ecspipe.resources.roles import Role
+
+Progress = Callable[[str, Change], None]
+
+
+def delete_order() -> list[Resource]:
+    """Reverse dependency order: what uses a resource goes before it."""
+    return [
+        Pipeline(),
+        Project(),
+        LogGroup(),
+        Role("codepipeline"),
+        Role("codebuild"),
+        Bucket(),
+        Repository(),
+        Connection(),
+    ]
+
+
+def resource_groups() -> list[list[Resource]]:
+    """Dependency order: each group needs only what earlier groups made."""
+    return [
+        [Connection(), Repository(), Bucket(), LogGroup()],
+        # The pipeline role's policy names the connection ARN.
+        [Role("codebuild"), Role("codepipeline")],
+        # The project needs its role; the pipeline needs everything.
+        [Project()],
+        [Pipeline()],
+    ]
+
+
+@dataclass
+class Result:
+    changes: list[Change] = field(default_factory=list)
+    applied: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.changes:
+            out[c.action] = out.get(c.action, 0) + 1
+        return out
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.writes for c in self.changes)
+
+    def to_json(self, ctx: Context | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "applied": self.applied,
+            "changes": [c.to_json() for c in self.changes],
+            "summary": self.counts(),
+        }
+        if ctx is not None:
+            data["pipeline"] = ctx.names.pipeline
+            data["connection"] = {
+                "arn": ctx.outputs.connection_arn,
+                "status": ctx.outputs.connection_status,
+            }
+        return data
+
+
+def _map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    if workers <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None) -> Result:
+    """Plan every resource and, when `apply`, make each change right after its group is planned."""
+    read, write = Reader(ctx.aws), Writer(ctx.aws)
+    result = Result(applied=apply)
+    for group in resource_groups():
+        changes: list[Change] = _map(workers, lambda r: r.plan(ctx, read), group)
+        if apply:
+            def do(pair: tuple[Resource, Change]) -> None:
+                resource, change = pair
+                if change.writes:
+                    if progress:
+                        progress("applying", change)
+                    resource.apply(ctx, change, write)
+                if progress:
+                    progress("done", change)
+
+            _map(workers, do, list(zip(group, changes, strict=True)))
+        elif progress:
+            for change in changes:
+                progress("planned", change)
+        result.changes += changes
+    return result
+
+
+def teardown(
+    ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
+    confirm: Callable[[Result], bool] | None = None,
+) -> Result:
+    """Plan deletion in reverse order; after `confirm`, delete what ecspipe owns."""
+    read, write = Reader(ctx.aws), Writer(ctx.aws)
+    order = delete_order()
+    # Planning only reads, so it may run concurrently; deleting may not.
+    changes = _map(workers, lambda r: r.plan_delete(ctx, read), order)
+    planned = list(zip(order, changes, strict=True))
+    result = Result(changes=[c for _, c in planned], applied=False)
+    if not apply or not result.has_changes:
+        return result
+    if confirm is not None and not confirm(result):
+        return result
+    result.applied = True
+    # Deletion is strictly sequential, in reverse dependency order.
+    for resource, change in planned:
+        if change.action == "delete":
+            if progress:
+                progress("deleting", change)
+            resource.delete(ctx, change, write)
+        if progress:
+            progress("done", change)
+    return result

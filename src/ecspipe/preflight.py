@@ -1,0 +1,109 @@
+"""Preflight: read the existing ECS service before anything is written.
+
+Everything `up` needs to know about the service is read here, once, and every
+way it can be unusable is a user error (exit 2) raised before the first write:
+missing or inactive cluster or service, an unknown or ambiguous container, a
+deployment controller ecspipe cannot drive, another account than the config's.
+"""
+
+from __future__ import annotations
+
+from ecspipe.aws import Aws
+from ecspipe.config import Config
+from ecspipe.errors import UserError
+from ecspipe.facts import ServiceFacts
+
+
+def check_account(config: Config, aws: Aws) -> str:
+    account = aws.account_id()
+    if config.account_id and config.account_id != account:
+        raise UserError(
+            f"account_id: the config is for account {config.account_id}, but the "
+            f"credentials are for account {account}",
+            hint="use the right --profile, or fix account_id",
+        )
+    return account
+
+
+def read_service(config: Config, aws: Aws) -> ServiceFacts:
+    ecs = aws.client("ecs")
+    cluster_ref = config.service.cluster
+    cluster_name = config.service.cluster_name
+    service_name = config.service.service_name
+
+    clusters = ecs.describe_clusters(clusters=[cluster_ref])
+    cluster = next(iter(clusters.get("clusters", [])), None)
+    if cluster is None or cluster.get("status") != "ACTIVE":
+        state = "is not ACTIVE" if cluster else "does not exist"
+        raise UserError(
+            f"service.cluster: ECS cluster {cluster_name!r} {state} in {config.region}",
+            hint="check the cluster name and region (`aws ecs list-clusters`)",
+        )
+    services = ecs.describe_services(cluster=cluster["clusterArn"], services=[config.service.name])
+    service = next(iter(services.get("services", [])), None)
+    # A missing service is reported in `failures` (reason MISSING), not raised.
+    if service is None or service.get("status") != "ACTIVE":
+        state = f"is {service.get('status')}" if service else "does not exist"
+        raise UserError(
+            f"service.name: ECS service {service_name!r} {state} in cluster {cluster_name!r}",
+            hint="check the service name (`aws ecs list-services --cluster "
+            f"{cluster_name}`); ecspipe sets up pipelines for existing services",
+        )
+    controller = service.get("deploymentController", {}).get("type", "ECS")
+    if controller == "CODE_DEPLOY":
+        raise UserError(
+            f"service.name: {service_name!r} deploys blue/green via CodeDeploy, "
+            "which ecspipe does not support yet",
+            hint="use a service with the rolling update (ECS) deployment controller",
+        )
+    if controller != "ECS":
+        raise UserError(
+            f"service.name: {service_name!r} uses the {controller} deployment controller; "
+            "CodePipeline's ECS action cannot deploy it",
+            hint="use a service with the rolling update (ECS) deployment controller",
+        )
+    task_definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])[
+        "taskDefinition"
+    ]
+    containers = tuple(c["name"] for c in task_definition.get("containerDefinitions", []))
+    wanted = config.service.container
+    if wanted:
+        if wanted not in containers:
+            raise UserError(
+                f"service.container: container {wanted!r} is not in task definition "
+                f"{task_definition['family']}:{task_definition['revision']} "
+                f"(its containers: {', '.join(containers)})",
+                hint="set service.container to one of those names; the Deploy stage matches "
+                "imagedefinitions.json against container names, not the service name",
+            )
+        container = wanted
+    elif len(containers) == 1:
+        container = containers[0]
+    else:
+        raise UserError(
+            f"service.container: task definition {task_definition['family']} has "
+            f"{len(containers)} containers ({', '.join(containers)}); say which one gets "
+            "the new image",
+            hint="set service.container in the config",
+        )
+    image = next(
+        (c.get("image") for c in task_definition["containerDefinitions"] if c["name"] == container),
+        None,
+    )
+    return ServiceFacts(
+        cluster_name=cluster["clusterName"],
+        cluster_arn=cluster["clusterArn"],
+        service_name=service["serviceName"],
+        service_arn=service["serviceArn"],
+        task_definition_arn=task_definition["taskDefinitionArn"],
+        family=task_definition["family"],
+        containers=containers,
+        container=container,
+        cpu_architecture=(task_definition.get("runtimePlatform") or {}).get(
+            "cpuArchitecture", "X86_64"
+        ),
+        deployment_controller=controller,
+        task_role_arn=task_definition.get("taskRoleArn"),
+        execution_role_arn=task_definition.get("executionRoleArn"),
+        image=image,
+    )

@@ -1,0 +1,223 @@
+"""The S3 artifact bucket CodePipeline passes artifacts through.
+
+Deterministic name (names.py), SSE-S3, all public access blocked, object
+ownership BucketOwnerEnforced (no ACLs), a TLS-only bucket policy, versioning,
+and lifecycle rules so artifacts expire. Tags go in CreateBucket itself
+(CreateBucketConfiguration.Tags), so an interrupted run can never leave an
+untagged bucket that the next run would take for someone else's.
+Every call that accepts it passes ExpectedBucketOwner: bucket names are global,
+and a same-name bucket in another account must never receive our artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ecspipe.aws import is_error
+from ecspipe.documents.policies import bucket_lifecycle, bucket_policy
+from ecspipe.errors import UserError
+from ecspipe.names import tag_list
+from ecspipe.resources.base import (
+    Change,
+    Context,
+    Reader,
+    Writer,
+    canonical,
+    canonical_policy,
+    diff,
+    ownership,
+)
+
+KIND = "artifact bucket"
+
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+ENCRYPTION = {
+    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+}
+
+
+def _get(fn: Any, missing: tuple[str, ...], **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except Exception as exc:
+        if is_error(exc, *missing):
+            return None
+        raise
+
+
+def exists(ctx: Context, read: Reader) -> bool:
+    bucket = ctx.names.artifact_bucket
+    try:
+        read("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner=ctx.names.account)
+        return True
+    except Exception as exc:
+        if is_error(exc, "404", "NoSuchBucket", "NotFound"):
+            return False
+        if is_error(exc, "403", "AccessDenied"):
+            raise UserError(
+                f"S3 bucket {bucket!r} exists in another account (bucket names are global)",
+                hint="choose another `name` in the config",
+            ) from exc
+        raise
+
+
+def _read(ctx: Context, read: Reader) -> dict:
+    s3 = read("s3")
+    kw = {"Bucket": ctx.names.artifact_bucket, "ExpectedBucketOwner": ctx.names.account}
+    tagging = _get(s3.get_bucket_tagging, ("NoSuchTagSet",), **kw)
+    encryption = _get(
+        s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), **kw
+    )
+    pab = _get(s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), **kw)
+    owner = _get(s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",), **kw)
+    policy = _get(s3.get_bucket_policy, ("NoSuchBucketPolicy",), **kw)
+    versioning = s3.get_bucket_versioning(**kw)
+    lifecycle = _get(
+        s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration",), **kw
+    )
+    return {
+        "tags": {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])},
+        "encryption": [
+            r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+            for r in (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get(
+                "Rules", []
+            )
+        ],
+        "publicAccessBlock": (pab or {}).get("PublicAccessBlockConfiguration"),
+        "ownership": [r.get("ObjectOwnership") for r in (owner or {}).get(
+            "OwnershipControls", {}).get("Rules", [])],
+        "policy": canonical_policy(policy["Policy"]) if policy else None,
+        "versioning": versioning.get("Status", "Disabled"),
+        "lifecycle": canonical(_lifecycle_rules((lifecycle or {}).get("Rules", []))),
+    }
+
+
+def _lifecycle_rules(rules: list[dict]) -> list[dict]:
+    """The managed part of lifecycle rules (S3 echoes back extra, defaulted fields)."""
+    out = []
+    for r in rules:
+        out.append({
+            "ID": r.get("ID"),
+            "Status": r.get("Status"),
+            "Expiration": (r.get("Expiration") or {}).get("Days"),
+            "NoncurrentDays": (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
+            "AbortDays": (r.get("AbortIncompleteMultipartUpload") or {}).get(
+                "DaysAfterInitiation"),
+        })
+    return sorted(out, key=lambda r: str(r["ID"]))
+
+
+def _desired(ctx: Context) -> dict:
+    return {
+        "tags": ctx.names.tags,
+        "encryption": ["AES256"],
+        "publicAccessBlock": PUBLIC_ACCESS_BLOCK,
+        "ownership": ["BucketOwnerEnforced"],
+        "policy": canonical_policy(bucket_policy(ctx.names)),
+        "versioning": "Enabled",
+        "lifecycle": canonical(_lifecycle_rules(bucket_lifecycle()["Rules"])),
+    }
+
+
+class Bucket:
+    kind = KIND
+
+    def plan(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.artifact_bucket
+        if not exists(ctx, read):
+            return Change(KIND, name, "create")
+        current = _read(ctx, read)
+        notes = ownership(ctx, KIND, name, current["tags"])
+        fields = diff(canonical(current), canonical(_desired(ctx)))
+        change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
+        change.current = current
+        return change
+
+    def apply(self, ctx: Context, change: Change, write: Writer) -> None:
+        if change.action not in ("create", "update"):
+            return
+        s3 = write("s3")
+        name = ctx.names.artifact_bucket
+        kw = {"Bucket": name, "ExpectedBucketOwner": ctx.names.account}
+        if change.action == "create":
+            config: dict[str, Any] = {"Tags": tag_list(ctx.names.tags)}
+            if ctx.names.region != "us-east-1":
+                config["LocationConstraint"] = ctx.names.region
+            try:
+                ctx.retry.call(s3.create_bucket, Bucket=name, CreateBucketConfiguration=config)
+            except Exception as exc:
+                if not is_error(exc, "BucketAlreadyOwnedByYou"):
+                    if is_error(exc, "BucketAlreadyExists"):
+                        raise UserError(
+                            f"S3 bucket {name!r} is taken by another account",
+                            hint="choose another `name` in the config",
+                        ) from exc
+                    raise
+            changed = set(_desired(ctx)) - {"tags"}
+        else:
+            changed = {f.path.split(".")[0] for f in change.fields}
+        call = ctx.retry.call
+        if "publicAccessBlock" in changed:
+            call(s3.put_public_access_block, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK,
+                 **kw)
+        if "ownership" in changed:
+            call(s3.put_bucket_ownership_controls,
+                 OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, **kw)
+        if "encryption" in changed:
+            call(s3.put_bucket_encryption, ServerSideEncryptionConfiguration=ENCRYPTION, **kw)
+        if "versioning" in changed:
+            call(s3.put_bucket_versioning, VersioningConfiguration={"Status": "Enabled"}, **kw)
+        if "lifecycle" in changed:
+            call(s3.put_bucket_lifecycle_configuration,
+                 LifecycleConfiguration=bucket_lifecycle(), **kw)
+        if "policy" in changed:
+            call(s3.put_bucket_policy, Policy=json.dumps(bucket_policy(ctx.names)), **kw)
+        if "tags" in changed:
+            call(s3.put_bucket_tagging, Tagging={"TagSet": tag_list(ctx.names.tags)}, **kw)
+
+    def plan_delete(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.artifact_bucket
+        if not exists(ctx, read):
+            return Change(KIND, name, "absent")
+        tags = _read_tags(ctx, read)
+        if not ctx.names.owns(tags):
+            return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
+        return Change(KIND, name, "delete", notes=["emptied first (every object version)"])
+
+    def delete(self, ctx: Context, change: Change, write: Writer) -> None:
+        s3 = write("s3")
+        name = ctx.names.artifact_bucket
+        kw = {"Bucket": name, "ExpectedBucketOwner": ctx.names.account}
+        try:
+            empty_bucket(s3, kw)
+            ctx.retry.call(s3.delete_bucket, **kw)
+        except Exception as exc:
+            if not is_error(exc, "NoSuchBucket", "404"):
+                raise
+
+
+def _read_tags(ctx: Context, read: Reader) -> dict[str, str]:
+    tagging = _get(read("s3").get_bucket_tagging, ("NoSuchTagSet",),
+                   Bucket=ctx.names.artifact_bucket, ExpectedBucketOwner=ctx.names.account)
+    return {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
+
+
+def empty_bucket(s3: Any, kw: dict[str, str]) -> int:
+    """Delete every object version and delete marker, 1000 at a time."""
+    deleted = 0
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(**kw):
+        keys = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        if keys:
+            s3.delete_objects(Delete={"Objects": keys, "Quiet": True}, **kw)
+            deleted += len(keys)
+    return deleted

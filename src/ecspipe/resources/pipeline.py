@@ -1,0 +1,111 @@
+"""The CodePipeline V2 pipeline: Source -> Build -> Deploy, triggered by one branch.
+
+The declaration comes from documents/pipeline.py. Stages and actions are keyed
+by name for the diff, so a branch change reads as
+`stages.Source.actions.Source.configuration.BranchName: main -> release`.
+"""
+
+from __future__ import annotations
+
+from ecspipe.aws import is_error
+from ecspipe.documents.pipeline import pipeline_declaration
+from ecspipe.names import tag_dict, tag_list
+from ecspipe.resources.base import (
+    PENDING,
+    Change,
+    Context,
+    Reader,
+    Writer,
+    canonical,
+    changed_tags,
+    diff,
+    keyed,
+    ownership,
+    project_onto,
+)
+
+KIND = "pipeline"
+
+
+def _managed(declaration: dict) -> dict:
+    return keyed(canonical({k: v for k, v in declaration.items() if k != "version"}))
+
+
+def _read(ctx: Context, read: Reader) -> dict | None:
+    client = read("codepipeline")
+    try:
+        pipeline = client.get_pipeline(name=ctx.names.pipeline)["pipeline"]
+    except Exception as exc:
+        if is_error(exc, "PipelineNotFoundException"):
+            return None
+        raise
+    tags = tag_dict(
+        client.list_tags_for_resource(resourceArn=ctx.names.pipeline_arn).get("tags"),
+        "key", "value",
+    )
+    return {"pipeline": pipeline, "tags": tags}
+
+
+class Pipeline:
+    kind = KIND
+
+    def declaration(self, ctx: Context) -> dict:
+        assert ctx.facts is not None
+        return pipeline_declaration(
+            ctx.config, ctx.names, ctx.facts, ctx.outputs.connection_arn or PENDING
+        )
+
+    def plan(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.pipeline
+        current = _read(ctx, read)
+        if current is None:
+            return Change(KIND, name, "create",
+                         notes=["AWS starts a first execution when a pipeline is created"])
+        notes = ownership(ctx, KIND, name, current["tags"])
+        desired = _managed(self.declaration(ctx))
+        desired["tags"] = ctx.names.tags
+        now = _managed(current["pipeline"])
+        now["tags"] = current["tags"]
+        fields = diff(project_onto(now, desired), desired)
+        change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
+        change.current = current
+        return change
+
+    def apply(self, ctx: Context, change: Change, write: Writer) -> None:
+        client = write("codepipeline")
+        declaration = self.declaration(ctx)
+        if change.action == "create":
+            try:
+                ctx.retry.call(client.create_pipeline, pipeline=declaration,
+                               tags=tag_list(ctx.names.tags, "key", "value"))
+            except Exception as exc:
+                if not is_error(exc, "PipelineNameInUseException"):
+                    raise
+                ctx.retry.call(client.update_pipeline, pipeline=declaration)
+            return
+        if change.action != "update":
+            return
+        paths = {f.path.split(".")[0] for f in change.fields}
+        if paths - {"tags"}:
+            declaration["version"] = change.current["pipeline"].get("version", 1)
+            ctx.retry.call(client.update_pipeline, pipeline=declaration)
+        if "tags" in paths:
+            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
+            arn = ctx.names.pipeline_arn
+            if to_remove:
+                client.untag_resource(resourceArn=arn, tagKeys=to_remove)
+            if to_set:
+                client.tag_resource(resourceArn=arn, tags=tag_list(to_set, "key", "value"))
+
+    def plan_delete(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.pipeline
+        current = _read(ctx, read)
+        if current is None:
+            return Change(KIND, name, "absent")
+        if not ctx.names.owns(current["tags"]):
+            return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
+        return Change(KIND, name, "delete")
+
+    def delete(self, ctx: Context, change: Change, write: Writer) -> None:
+        # DeletePipeline succeeds for a missing pipeline.
+        write("codepipeline").delete_pipeline(name=ctx.names.pipeline)

@@ -1,0 +1,84 @@
+"""The CodeBuild project that builds, tests and pushes the image.
+
+Compared field by field after projecting what CodeBuild returns onto what we
+manage (CodeBuild adds many defaulted fields), with environment variables keyed
+by name, so `build.env` changes show up as exactly those variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecspipe.aws import is_error
+from ecspipe.documents.project import project_request
+from ecspipe.names import tag_dict
+from ecspipe.resources.base import (
+    Change,
+    Context,
+    Reader,
+    Writer,
+    canonical,
+    diff,
+    keyed,
+    ownership,
+    project_onto,
+)
+
+KIND = "CodeBuild project"
+
+
+def _managed(request: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in request.items() if k not in ("name", "tags")}
+    body["tags"] = tag_dict(request.get("tags"), "key", "value")
+    return body
+
+
+def _read(ctx: Context, read: Reader) -> dict | None:
+    projects = read("codebuild").batch_get_projects(names=[ctx.names.build_project]).get(
+        "projects", []
+    )
+    return projects[0] if projects else None
+
+
+class Project:
+    kind = KIND
+
+    def plan(self, ctx: Context, read: Reader) -> Change:
+        assert ctx.facts is not None
+        name = ctx.names.build_project
+        current = _read(ctx, read)
+        if current is None:
+            return Change(KIND, name, "create")
+        notes = ownership(ctx, KIND, name, tag_dict(current.get("tags"), "key", "value"))
+        desired = keyed(canonical(_managed(project_request(ctx.config, ctx.names, ctx.facts))))
+        now = keyed(canonical(_managed(current)))
+        fields = diff(project_onto(now, desired), desired)
+        return Change(KIND, name, "update" if fields else "unchanged", fields, notes)
+
+    def apply(self, ctx: Context, change: Change, write: Writer) -> None:
+        assert ctx.facts is not None
+        codebuild = write("codebuild")
+        request = project_request(ctx.config, ctx.names, ctx.facts)
+        if change.action == "create":
+            try:
+                # A role created seconds ago is not yet usable by CodeBuild: retried.
+                ctx.retry.call(codebuild.create_project, **request)
+            except Exception as exc:
+                if not is_error(exc, "ResourceAlreadyExistsException"):
+                    raise
+                ctx.retry.call(codebuild.update_project, **request)
+        elif change.action == "update":
+            ctx.retry.call(codebuild.update_project, **request)
+
+    def plan_delete(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.build_project
+        current = _read(ctx, read)
+        if current is None:
+            return Change(KIND, name, "absent")
+        if not ctx.names.owns(tag_dict(current.get("tags"), "key", "value")):
+            return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
+        return Change(KIND, name, "delete")
+
+    def delete(self, ctx: Context, change: Change, write: Writer) -> None:
+        # DeleteProject succeeds for a missing project: nothing to tolerate.
+        write("codebuild").delete_project(name=ctx.names.build_project)

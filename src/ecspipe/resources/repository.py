@@ -1,0 +1,168 @@
+"""The ECR repository the build pushes to.
+
+Created with scan on push, IMMUTABLE tags (unique tags are the rollback story),
+AES256 encryption and a lifecycle policy keeping the newest `image.keep` images.
+A repository that exists without ecspipe's tags was made by someone else (often
+the guide's Part 1): it is *used as is*, never modified, and the plan notes the
+settings ecspipe would recommend. `down` keeps a repository holding images
+unless `--delete-images`: those images are what production runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ecspipe.aws import is_error
+from ecspipe.documents.policies import ecr_lifecycle
+from ecspipe.names import tag_dict, tag_list
+from ecspipe.resources.base import (
+    Change,
+    Context,
+    Reader,
+    Writer,
+    canonical,
+    changed_tags,
+    diff,
+)
+
+KIND = "ECR repository"
+
+
+def _read(ctx: Context, read: Reader) -> dict | None:
+    ecr = read("ecr")
+    try:
+        repo = ecr.describe_repositories(repositoryNames=[ctx.names.ecr_repository])[
+            "repositories"
+        ][0]
+    except Exception as exc:
+        if is_error(exc, "RepositoryNotFoundException"):
+            return None
+        raise
+    tags = tag_dict(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags"))
+    try:
+        lifecycle = ecr.get_lifecycle_policy(repositoryName=ctx.names.ecr_repository)[
+            "lifecyclePolicyText"
+        ]
+    except Exception as exc:
+        if not is_error(exc, "LifecyclePolicyNotFoundException"):
+            raise
+        lifecycle = None
+    return {"repo": repo, "tags": tags, "lifecycle": lifecycle}
+
+
+def _settings(current: dict) -> dict:
+    repo = current["repo"]
+    return canonical(
+        {
+            "imageTagMutability": repo.get("imageTagMutability", "MUTABLE"),
+            "scanOnPush": repo.get("imageScanningConfiguration", {}).get("scanOnPush", False),
+            "lifecyclePolicy": current["lifecycle"],
+            "tags": current["tags"],
+        }
+    )
+
+
+def _desired(ctx: Context) -> dict:
+    return canonical(
+        {
+            "imageTagMutability": "IMMUTABLE",
+            "scanOnPush": True,
+            "lifecyclePolicy": ecr_lifecycle(ctx.config.image.keep),
+            "tags": ctx.names.tags,
+        }
+    )
+
+
+class Repository:
+    kind = KIND
+
+    def plan(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.ecr_repository
+        current = _read(ctx, read)
+        if current is None:
+            return Change(KIND, name, "create")
+        if not ctx.names.owns(current["tags"]) and not ctx.adopt:
+            # Someone else's repository: push to it, change nothing, recommend.
+            recommended = {k: v for k, v in _desired(ctx).items() if k != "tags"}
+            actual = {k: v for k, v in _settings(current).items() if k != "tags"}
+            notes = ["not created by ecspipe: used as is, left unmodified"]
+            for f in diff(actual, recommended):
+                after = "set" if f.path == "lifecyclePolicy" else f.after
+                notes.append(f"recommended: {f.path} {after} (now {f.before})")
+            if actual.get("imageTagMutability") != "IMMUTABLE":
+                notes.append("tags are mutable: ecspipe pushes unique tags and never `latest`")
+            return Change(KIND, name, "use", notes=notes)
+        fields = diff(_settings(current), _desired(ctx))
+        notes = [] if ctx.names.owns(current["tags"]) else ["adopted (--adopt)"]
+        change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
+        change.current = current
+        return change
+
+    def apply(self, ctx: Context, change: Change, write: Writer) -> None:
+        ecr = write("ecr")
+        name = ctx.names.ecr_repository
+        lifecycle = json.dumps(ecr_lifecycle(ctx.config.image.keep))
+        if change.action == "create":
+            try:
+                ecr.create_repository(
+                    repositoryName=name,
+                    imageTagMutability="IMMUTABLE",
+                    imageScanningConfiguration={"scanOnPush": True},
+                    encryptionConfiguration={"encryptionType": "AES256"},
+                    tags=tag_list(ctx.names.tags),
+                )
+            except Exception as exc:
+                # Created by an earlier, interrupted run: converge like an update.
+                if not is_error(exc, "RepositoryAlreadyExistsException"):
+                    raise
+            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle)
+            return
+        if change.action != "update":
+            return
+        paths = {f.path.split(".")[0] for f in change.fields}
+        if "imageTagMutability" in paths:
+            ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
+        if "scanOnPush" in paths:
+            ecr.put_image_scanning_configuration(
+                repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
+            )
+        if "lifecyclePolicy" in paths:
+            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle)
+        if "tags" in paths:
+            arn = change.current["repo"]["repositoryArn"]
+            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
+            if to_remove:
+                ecr.untag_resource(resourceArn=arn, tagKeys=to_remove)
+            if to_set:
+                ecr.tag_resource(resourceArn=arn, tags=tag_list(to_set))
+
+    def plan_delete(self, ctx: Context, read: Reader) -> Change:
+        name = ctx.names.ecr_repository
+        current = _read(ctx, read)
+        if current is None:
+            return Change(KIND, name, "absent")
+        if not ctx.names.owns(current["tags"]):
+            return Change(KIND, name, "keep", notes=["not created by ecspipe"])
+        images = read("ecr").describe_images(repositoryName=name, maxResults=1000).get(
+            "imageDetails", []
+        )
+        if images and not ctx.delete_images:
+            return Change(
+                KIND, name, "keep",
+                notes=[f"holds {len(images)}+ image(s); pass --delete-images to delete them"
+                       if len(images) >= 1000 else
+                       f"holds {len(images)} image(s); pass --delete-images to delete them"],
+            )
+        change = Change(KIND, name, "delete",
+                        notes=[f"with its {len(images)} image(s)"] if images else [])
+        change.current = {"images": len(images)}
+        return change
+
+    def delete(self, ctx: Context, change: Change, write: Writer) -> None:
+        try:
+            write("ecr").delete_repository(
+                repositoryName=ctx.names.ecr_repository, force=ctx.delete_images
+            )
+        except Exception as exc:
+            if not is_error(exc, "RepositoryNotFoundException"):
+                raise

@@ -1,0 +1,170 @@
+"""The two IAM service roles: one CodeBuild assumes, one CodePipeline assumes.
+
+Each has a trust policy naming its service (with aws:SourceAccount, and for
+CodeBuild aws:SourceArn) and one inline least-privilege policy from
+documents/policies.py. Roles live under the /ecspipe/ path. An inline policy
+that is not ecspipe's is left alone (and mentioned); deletion removes inline
+policies first, as IAM requires.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ecspipe.aws import is_error
+from ecspipe.documents import policies
+from ecspipe.names import tag_list
+from ecspipe.resources.base import (
+    PENDING,
+    Change,
+    Context,
+    Reader,
+    Writer,
+    canonical_policy,
+    changed_tags,
+    diff,
+    ownership,
+)
+
+
+class Role:
+    def __init__(self, service: str) -> None:
+        assert service in ("codebuild", "codepipeline")
+        self.service = service
+        self.kind = "CodeBuild role" if service == "codebuild" else "CodePipeline role"
+
+    # ---- what it should be ---------------------------------------------------------
+    def role_name(self, ctx: Context) -> str:
+        return ctx.names.codebuild_role if self.service == "codebuild" else ctx.names.pipeline_role
+
+    def policy_name(self, ctx: Context) -> str:
+        return (
+            ctx.names.codebuild_policy if self.service == "codebuild" else ctx.names.pipeline_policy
+        )
+
+    def trust(self, ctx: Context) -> dict[str, Any]:
+        if self.service == "codebuild":
+            return policies.codebuild_trust(ctx.names)
+        return policies.pipeline_trust(ctx.names)
+
+    def policy(self, ctx: Context) -> dict[str, Any]:
+        if self.service == "codebuild":
+            return policies.codebuild_policy(ctx.config, ctx.names)
+        assert ctx.facts is not None
+        return policies.pipeline_policy(
+            ctx.names, ctx.facts, ctx.outputs.connection_arn or PENDING
+        )
+
+    # ---- plan / apply -------------------------------------------------------------
+    def _read(self, ctx: Context, read: Reader) -> dict | None:
+        iam = read("iam")
+        name = self.role_name(ctx)
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except Exception as exc:
+            if is_error(exc, "NoSuchEntity"):
+                return None
+            raise
+        names = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
+        policy = None
+        if self.policy_name(ctx) in names:
+            policy = iam.get_role_policy(RoleName=name, PolicyName=self.policy_name(ctx))[
+                "PolicyDocument"
+            ]
+        return {
+            "role": role,
+            "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])},
+            "trust": role.get("AssumeRolePolicyDocument"),
+            "policy": policy,
+            "other_policies": sorted(n for n in names if n != self.policy_name(ctx)),
+        }
+
+    def plan(self, ctx: Context, read: Reader) -> Change:
+        name = self.role_name(ctx)
+        current = self._read(ctx, read)
+        if current is None:
+            return Change(self.kind, name, "create")
+        notes = ownership(ctx, self.kind, name, current["tags"])
+        before = {
+            "trust_policy": canonical_policy(current["trust"]),
+            "inline_policy": canonical_policy(current["policy"]),
+            "tags": current["tags"],
+        }
+        after = {
+            "trust_policy": canonical_policy(self.trust(ctx)),
+            "inline_policy": canonical_policy(self.policy(ctx)),
+            "tags": ctx.names.tags,
+        }
+        fields = diff(before, after)
+        if current["other_policies"]:
+            notes.append("other inline policies left as they are: "
+                         + ", ".join(current["other_policies"]))
+        change = Change(self.kind, name, "update" if fields else "unchanged", fields, notes)
+        change.current = current
+        return change
+
+    def apply(self, ctx: Context, change: Change, write: Writer) -> None:
+        iam = write("iam")
+        name = self.role_name(ctx)
+        call = ctx.retry.call
+        if change.action == "create":
+            try:
+                call(
+                    iam.create_role,
+                    RoleName=name,
+                    Path=ctx.names.role_path,
+                    AssumeRolePolicyDocument=json.dumps(self.trust(ctx)),
+                    Description=f"ecspipe: {self.service} service role of pipeline "
+                    f"{ctx.names.pipeline}",
+                    Tags=tag_list(ctx.names.tags),
+                )
+            except Exception as exc:
+                if not is_error(exc, "EntityAlreadyExists"):
+                    raise
+            changed = {"inline_policy"}
+        elif change.action == "update":
+            changed = {f.path.split(".")[0] for f in change.fields}
+        else:
+            return
+        if "trust_policy" in changed:
+            call(iam.update_assume_role_policy, RoleName=name,
+                 PolicyDocument=json.dumps(self.trust(ctx)))
+        if "inline_policy" in changed:
+            call(iam.put_role_policy, RoleName=name, PolicyName=self.policy_name(ctx),
+                 PolicyDocument=json.dumps(self.policy(ctx)))
+        if "tags" in changed:
+            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
+            if to_remove:
+                call(iam.untag_role, RoleName=name, TagKeys=to_remove)
+            if to_set:
+                call(iam.tag_role, RoleName=name, Tags=tag_list(to_set))
+
+    # ---- teardown -----------------------------------------------------------------
+    def plan_delete(self, ctx: Context, read: Reader) -> Change:
+        name = self.role_name(ctx)
+        current = self._read(ctx, read)
+        if current is None:
+            return Change(self.kind, name, "absent")
+        if not ctx.names.owns(current["tags"]):
+            return Change(self.kind, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
+        change = Change(self.kind, name, "delete")
+        change.current = current
+        return change
+
+    def delete(self, ctx: Context, change: Change, write: Writer) -> None:
+        iam = write("iam")
+        name = self.role_name(ctx)
+        call = ctx.retry.call
+        try:
+            # IAM refuses to delete a role with policies (DeleteConflict): detach first.
+            for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
+                call(iam.delete_role_policy, RoleName=name, PolicyName=policy)
+            for attached in iam.list_attached_role_policies(RoleName=name).get(
+                "AttachedPolicies", []
+            ):
+                call(iam.detach_role_policy, RoleName=name, PolicyArn=attached["PolicyArn"])
+            call(iam.delete_role, RoleName=name)
+        except Exception as exc:
+            if not is_error(exc, "NoSuchEntity"):
+                raise

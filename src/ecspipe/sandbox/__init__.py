@@ -1,0 +1,55 @@
+"""The local AWS emulator: moto plus what moto lacks, for the demo and the tests.
+
+moto (pinned, see pyproject) emulates ECR, S3, IAM, ECS, CloudWatch Logs, STS,
+CodeBuild and most of CodePipeline. Each module here fills one gap, without
+forking moto, through the two registries that both `mock_aws` and moto's server
+read (see reference/aws-facts.md section 6):
+
+  connections.py   CodeStar Connections + CodeConnections (one shared store)
+  codebuild.py     UpdateProject; no `location` required for CODEPIPELINE sources
+  codepipeline.py  GetPipelineState, ListActionExecutions, StopPipelineExecution,
+                   and executions that really run Source -> Build -> Deploy
+  ecs.py           service deployments that roll out (or roll back)
+  s3.py            tags given in CreateBucket, applied with the bucket
+  seed.py          what the guide's Part 1 made: cluster, service, task definition, image
+  server.py        `ecspipe sandbox`: the HTTP server in the foreground
+
+`install()` applies every extension; it is idempotent and used by the server
+and by the tests' in-process (mock) mode alike, so both exercise one emulator.
+Behaviour knobs (clock, handshake delay, stage timings, injected failures) live
+in `settings.SETTINGS`.
+"""
+
+from __future__ import annotations
+
+from ecspipe.errors import UserError
+
+_installed = False
+
+
+def require_moto() -> None:
+    """Fail with a clear message when the `sandbox` extra is not installed."""
+    try:
+        import moto  # noqa: F401
+        import moto.moto_server.werkzeug_app  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise UserError(
+            f"the sandbox needs moto with server support, which is not installed ({exc})",
+            hint="pip install 'ecspipe[sandbox]'",
+        ) from exc
+
+
+def install() -> None:
+    """Register every extension with moto. Safe to call more than once."""
+    global _installed
+    if _installed:
+        return
+    require_moto()
+    from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, s3
+
+    connections.install()
+    codebuild.install()
+    codepipeline.install()
+    ecs.install()
+    s3.install()
+    _installed = True
