@@ -13,6 +13,10 @@ import pytest
 
 REGION = "us-east-1"
 
+# ECS pulls in moto's EC2 backend, which otherwise parses ~1,300 default AMIs
+# (over a second) every time the mock starts. Nothing here needs them.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
 
 @pytest.fixture(autouse=True)
 def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
@@ -59,3 +63,91 @@ def seeded(sandbox):
     from ecspipe.sandbox.seed import seed
 
     return seed(region=REGION)
+
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "config.example.yaml"
+READ_OPS = ("Get", "Describe", "List", "BatchGet", "Head")
+
+
+class CallLog:
+    """Every AWS operation the CLI sends, in order (a botocore before-call hook)."""
+
+    def __init__(self) -> None:
+        self.ops: list[str] = []
+
+    def hook(self, model, **_kwargs) -> None:
+        self.ops.append(model.name)
+
+    @property
+    def writes(self) -> list[str]:
+        return [op for op in self.ops if not op.startswith(READ_OPS)]
+
+    def clear(self) -> None:
+        self.ops.clear()
+
+
+class Invocation:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        import json
+
+        return json.loads(self.out)
+
+    def __repr__(self) -> str:
+        return f"<exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
+
+
+@pytest.fixture
+def calls() -> CallLog:
+    return CallLog()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def ecspipe(capsys, calls, sleeps, clock):
+    """Run the CLI in-process: ecspipe("up", "-c", path) -> Invocation(code, out, err).
+
+    Sleeps are recorded instead of slept (and advance the sandbox clock), and every
+    AWS operation is logged in `calls`.
+    """
+    from ecspipe.cli import run
+
+    def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    def invoke(*args: str, obj: dict | None = None) -> Invocation:
+        capsys.readouterr()
+        injected = {
+            "sleep": fake_sleep,
+            "clock": clock.now,
+            "client_hooks": [("before-call.*.*", calls.hook)],
+        }
+        injected.update(obj or {})
+        code = run(list(args), obj=injected)
+        captured = capsys.readouterr()
+        return Invocation(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write config.example.yaml with text replacements: write_config(("main", "release"))."""
+
+    def write(*replacements: tuple[str, str], name: str = "ecspipe.yaml") -> str:
+        text = EXAMPLE.read_text()
+        for old, new in replacements:
+            assert old in text, old
+            text = text.replace(old, new, 1)
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return write

@@ -33,6 +33,26 @@ CREDENTIAL_ERRORS = {
 }
 
 
+# One botocore data loader for the whole process: it caches the parsed service
+# models, which makes a client ~70 ms instead of ~450 ms after the first one
+# (tests run many commands in one process). Sessions, and so credentials, are
+# still made per Aws object.
+_LOADER: list[Any] = []
+_LOADER_LOCK = threading.Lock()
+
+
+def _botocore_session(profile: str | None) -> Any:
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile)
+    with _LOADER_LOCK:
+        if not _LOADER:
+            _LOADER.append(session.get_component("data_loader"))
+        else:
+            session.register_component("data_loader", _LOADER[0])
+    return session
+
+
 class Aws:
     """A boto3 session plus a cache of clients (one per service, created once)."""
 
@@ -58,7 +78,9 @@ class Aws:
             import botocore.exceptions
 
             try:
-                self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+                self._session = boto3.Session(
+                    region_name=self.region, botocore_session=_botocore_session(self.profile)
+                )
             except botocore.exceptions.ProfileNotFound as exc:
                 raise UserError(
                     f"AWS profile {self.profile!r} is not configured",
@@ -126,6 +148,11 @@ def translate(exc: BaseException) -> EcspipeError | None:
         import botocore.exceptions as bx
     except ImportError:  # pragma: no cover
         return None
+    if isinstance(exc, bx.ProfileNotFound):
+        return UserError(
+            f"AWS profile {exc.kwargs.get('profile')!r} is not configured",
+            hint="check --profile / AWS_PROFILE against `aws configure list-profiles`",
+        )
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
         return UserError(
             "no AWS credentials found",

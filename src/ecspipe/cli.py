@@ -237,19 +237,25 @@ def _report(exc: BaseException) -> int:
     return error.exit_code
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI and map errors to exit codes."""
+def run(argv: list[str] | None = None, obj: dict[str, Any] | None = None) -> int:
+    """Run the CLI and return its exit code. `obj` lets tests inject sleep, clock and hooks."""
+    _current.clear()
     try:
-        rv = cli.main(args=argv, prog_name="ecspipe", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="ecspipe", standalone_mode=False, obj=obj)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes here, at the boundary
-        sys.exit(_report(exc))
-    sys.exit(rv if isinstance(rv, int) else 0)
+        return _report(exc)
+    return rv if isinstance(rv, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    sys.exit(run(argv))

@@ -89,26 +89,36 @@ def _map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[A
 
 
 def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None) -> Result:
-    """Plan every resource and, when `apply`, make each change right after its group is planned."""
-    read, write = Reader(ctx.aws), Writer(ctx.aws)
-    result = Result(applied=apply)
-    for group in resource_groups():
-        changes: list[Change] = _map(workers, lambda r: r.plan(ctx, read), group)
-        if apply:
-            def do(pair: tuple[Resource, Change]) -> None:
-                resource, change = pair
-                if change.writes:
-                    if progress:
-                        progress("applying", change)
-                    resource.apply(ctx, change, write)
-                if progress:
-                    progress("done", change)
+    """Plan every resource (reads only), then, when `apply`, make the changes group by group.
 
-            _map(workers, do, list(zip(group, changes, strict=True)))
-        elif progress:
-            for change in changes:
+    Everything is planned before the first write, so a refusal (a resource ecspipe
+    does not own, a missing connection) leaves the account untouched. A value that
+    only exists after a write (a new connection's ARN) is planned as PENDING; apply
+    builds its documents from the outputs then known.
+    """
+    read, write = Reader(ctx.aws), Writer(ctx.aws)
+    groups = resource_groups()
+    planned: list[list[Change]] = [
+        _map(workers, lambda r: r.plan(ctx, read), group) for group in groups
+    ]
+    result = Result(changes=[c for changes in planned for c in changes], applied=apply)
+    if not apply:
+        if progress:
+            for change in result.changes:
                 progress("planned", change)
-        result.changes += changes
+        return result
+    for group, changes in zip(groups, planned, strict=True):
+
+        def do(pair: tuple[Resource, Change]) -> None:
+            resource, change = pair
+            if change.writes:
+                if progress:
+                    progress("applying", change)
+                resource.apply(ctx, change, write)
+            if progress:
+                progress("done", change)
+
+        _map(workers, do, list(zip(group, changes, strict=True)))
     return result
 
 

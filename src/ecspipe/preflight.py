@@ -52,8 +52,8 @@ def read_service(config: Config, aws: Aws) -> ServiceFacts:
     controller = service.get("deploymentController", {}).get("type", "ECS")
     if controller == "CODE_DEPLOY":
         raise UserError(
-            f"service.name: {service_name!r} deploys blue/green via CodeDeploy, "
-            "which ecspipe does not support yet",
+            f"service.name: {service_name!r} uses the CODE_DEPLOY deployment controller: "
+            "blue/green via CodeDeploy is not supported yet",
             hint="use a service with the rolling update (ECS) deployment controller",
         )
     if controller != "ECS":
