@@ -73,7 +73,7 @@ def cli() -> None:
 @common_options
 @output_option
 def validate(app: App, output: str) -> None:
-    """Check the config offline and print the resource names it resolves to."""
+    """Check the config offline and print the resource names."""
     from ecspipe import render
 
     names = app.offline_names()
@@ -124,7 +124,7 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
 @output_option
 @click.option("--serial", is_flag=True, help="Plan one resource at a time.")
 def plan(app: App, output: str, serial: bool) -> None:
-    """Show what `up` would create or change; changes nothing."""
+    """Show what `up` would change; changes nothing."""
     _plan_or_up(app, apply=False, output=output, serial=serial)
 
 
@@ -141,7 +141,7 @@ def plan(app: App, output: str, serial: bool) -> None:
 @click.option("--serial", is_flag=True, help="Create one resource at a time.")
 def up(app: App, output: str, dry_run: bool, adopt: bool, wait_connection: bool,
        timeout: float, serial: bool) -> None:
-    """Create or update the whole pipeline; a second run changes nothing."""
+    """Create or update the pipeline; a second run changes nothing."""
     _plan_or_up(app, apply=not dry_run, output=output, adopt=adopt,
                 wait_connection=wait_connection, timeout=timeout, serial=serial)
 
@@ -153,7 +153,7 @@ def up(app: App, output: str, dry_run: bool, adopt: bool, wait_connection: bool,
               help="How many executions to show.")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 def status(app: App, output: str, limit: int, watch: bool) -> None:
-    """Show the pipeline, its latest executions and what the ECS service runs."""
+    """Show executions, stage states and what the service runs."""
     raise EcspipeError("`ecspipe status` is not implemented yet")
 
 
@@ -165,7 +165,7 @@ def status(app: App, output: str, limit: int, watch: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds to wait with --wait.")
 def release(app: App, output: str, commit: str | None, wait: bool, timeout: float) -> None:
-    """Start the pipeline (the console's "Release change") and follow it live."""
+    """Start the pipeline ("Release change"); --wait follows it."""
     raise EcspipeError("`ecspipe release` is not implemented yet")
 
 
@@ -176,7 +176,7 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
 @click.option("--delete-images", is_flag=True,
               help="Also delete the ECR repository ecspipe created, with its images.")
 def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
-    """Delete what ecspipe created, in reverse order; never anything else."""
+    """Delete what ecspipe created, and nothing else."""
     raise EcspipeError("`ecspipe down` is not implemented yet")
 
 
@@ -205,7 +205,7 @@ def schema() -> None:
 def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
             handshake_delay: float, fail_stage: str | None, rollback: bool,
             verbose: bool) -> None:
-    """Run a local AWS emulator (moto + ecspipe's extensions) until Ctrl-C."""
+    """Run the local AWS emulator (moto + extensions) until Ctrl-C."""
     _current["app"] = App(verbose=verbose)
     from ecspipe.sandbox import require_moto
 
