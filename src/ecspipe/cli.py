@@ -154,7 +154,21 @@ def up(app: App, output: str, dry_run: bool, adopt: bool, wait_connection: bool,
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 def status(app: App, output: str, limit: int, watch: bool) -> None:
     """Show executions, stage states and what the service runs."""
-    raise EcspipeError("`ecspipe status` is not implemented yet")
+    from ecspipe import render
+    from ecspipe.status import collect
+
+    ctx = app.context(preflight=False)
+    while True:
+        data = collect(ctx, limit)
+        if output == "json":
+            render.emit_json(data)
+        else:
+            render.status(data)
+        if not watch:
+            return
+        app.sleep(5.0)
+        if output == "text":
+            render.out("")
 
 
 @cli.command()
@@ -166,7 +180,30 @@ def status(app: App, output: str, limit: int, watch: bool) -> None:
               help="Seconds to wait with --wait.")
 def release(app: App, output: str, commit: str | None, wait: bool, timeout: float) -> None:
     """Start the pipeline ("Release change"); --wait follows it."""
-    raise EcspipeError("`ecspipe release` is not implemented yet")
+    from ecspipe import release as core
+    from ecspipe import render
+
+    ctx = app.context(preflight=False)
+    execution_id, pipeline = core.start(ctx, commit)
+    if output == "text":
+        render.out(f"started execution {execution_id}", style="bold")
+        render.out(f"  {ctx.names.pipeline_console_url}", style="dim")
+    if not wait:
+        if output == "json":
+            render.emit_json({"execution_id": execution_id,
+                              "console_url": ctx.names.pipeline_console_url})
+        return
+    follower = render.Follower(stderr=output == "json")
+    try:
+        result = core.follow(ctx, execution_id, pipeline, timeout, app.sleep, app.clock,
+                             on_update=follower)
+    finally:
+        follower.close()
+    if output == "json":
+        render.emit_json(result.to_json())
+    else:
+        render.outcome(result)
+    core.raise_for(result)
 
 
 @cli.command()
@@ -177,7 +214,39 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
               help="Also delete the ECR repository ecspipe created, with its images.")
 def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
     """Delete what ecspipe created, and nothing else."""
-    raise EcspipeError("`ecspipe down` is not implemented yet")
+    from ecspipe import render
+    from ecspipe.errors import UserError
+    from ecspipe.plan import Result, teardown
+
+    ctx = app.context(preflight=False, delete_images=delete_images)
+    title = f"ecspipe down: pipeline {ctx.names.pipeline} in {ctx.names.region}, " \
+        f"account {ctx.names.account}"
+
+    def confirm(plan: Result) -> bool:
+        if output == "text":
+            render.changes([c for c in plan.changes if c.action != "absent"], title)
+            render.summary(plan.counts(), applied=False, teardown=True)
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError("refusing to delete without confirmation (no terminal)",
+                            hint="pass --yes to confirm non-interactively")
+        return click.confirm("Delete the resources marked '-'?", default=False, err=True)
+
+    result = teardown(ctx, apply=True, progress=render.progress if output == "text" else None,
+                      confirm=confirm)
+    if output == "json":
+        render.emit_json(result.to_json(ctx))
+        return
+    if not result.has_changes:
+        kept = [c for c in result.changes if c.action == "keep"]
+        if kept:
+            render.changes(kept, title)
+        render.out("nothing to delete", style="bold")
+    elif result.applied:
+        render.summary(result.counts(), applied=True, teardown=True)
+    else:
+        render.out("nothing deleted", style="yellow")
 
 
 @cli.command()

@@ -119,3 +119,131 @@ def progress(event: str, change: Change) -> None:
     if event in ("applying", "deleting"):
         verb = {"create": "creating", "update": "updating", "delete": "deleting"}[change.action]
         err(f"{verb} {change.kind} {change.name} …", style="dim")
+
+
+# ---- status ----------------------------------------------------------------------
+
+STATUS_STYLE = {
+    "Succeeded": "green", "InProgress": "cyan", "Failed": "bold red", "Stopped": "yellow",
+    "Stopping": "yellow", "Superseded": "dim", "Abandoned": "dim", "AVAILABLE": "green",
+    "PENDING": "bold yellow", "ERROR": "bold red", "COMPLETED": "green", "FAILED": "bold red",
+    "IN_PROGRESS": "cyan",
+}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def status(data: dict) -> None:
+    p, c, s = data["pipeline"], data["connection"], data["service"]
+    out(f"pipeline   {p['name']} ({p['type']}), runs on pushes to {p['branch']}", style="bold")
+    out(f"           {p['console_url']}", style="dim")
+    out(f"connection {c['status'] or '-'}  {c['arn'] or ''}", style=STATUS_STYLE.get(c["status"]))
+    if c.get("action_url"):
+        action_required("the connection is PENDING: complete the handshake, or every run "
+                        "fails at the Source stage", c["action_url"])
+    out("")
+    out("executions", style="bold")
+    if not data["executions"]:
+        out("  (none yet)")
+    for e in data["executions"]:
+        commit = (e["commit"] or "")[:7] or "-"
+        message = (e["message"] or "").splitlines()[0][:50] if e["message"] else ""
+        out(f"  {e['id'][:8]}  {e['status']:<11} {commit:<8} {_duration(e['duration_seconds']):>7}"
+            f"  {e['started_at'] or ''}  {e['trigger'] or ''}  {message}",
+            style=STATUS_STYLE.get(e["status"]))
+    out("")
+    out("stages (latest)", style="bold")
+    for stage in data["stages"]:
+        out(f"  {stage['name']:<8} {stage['status'] or 'not run'}",
+            style=STATUS_STYLE.get(stage["status"] or ""))
+        for action in stage["actions"]:
+            if action["error"]:
+                out(f"    {action['name']}: {action['error']}", style="red")
+    out("")
+    match = "matches" if s["matches_latest_success"] else "does NOT match"
+    out(f"service    {s['cluster']}/{s['name']}: {s['running']}/{s['desired']} running, "
+        f"rollout {s['rollout_state'] or '-'}", style="bold")
+    out(f"  image    {s['image']}")
+    if s["latest_success_commit"]:
+        out(f"  the image {match} the latest successful execution "
+            f"(commit {s['latest_success_commit'][:7]})",
+            style="green" if s["matches_latest_success"] else "yellow")
+    else:
+        out("  no successful execution yet", style="dim")
+
+
+# ---- release ---------------------------------------------------------------------
+
+
+class Follower:
+    """Shows a running execution: a live table on a terminal, plain lines otherwise."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.console = console(stderr=stderr)
+        self.live: Any = None
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, snap: Any) -> None:
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            if self.live is None:
+                self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+                self.live.start()
+            self.live.update(self._table(snap))
+            return
+        import time
+
+        now = time.strftime("%H:%M:%S")
+        key = f"execution {snap.execution_id}"
+        if self.seen.get(key) != snap.status:
+            self.seen[key] = snap.status
+            self.console.print(f"{now} execution {snap.execution_id}: {snap.status} "
+                               f"({_duration(snap.elapsed)})", markup=False)
+        for a in snap.actions:
+            name = f"{a['stage']}/{a['action']}"
+            if self.seen.get(name) != a["status"]:
+                self.seen[name] = a["status"]
+                self.console.print(f"{now}   {name}: {a['status']}", markup=False,
+                                   style=STATUS_STYLE.get(a["status"]))
+
+    def _table(self, snap: Any) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"execution {snap.execution_id} — {snap.status} "
+                      f"({_duration(snap.elapsed)})", title_justify="left")
+        table.add_column("stage")
+        table.add_column("action")
+        table.add_column("status")
+        for a in snap.actions:
+            table.add_row(a["stage"], a["action"], a["status"],
+                          style=STATUS_STYLE.get(a["status"]))
+        return table
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def outcome(result: Any) -> None:
+    if result.succeeded:
+        svc = result.service or {}
+        out(f"released: execution {result.execution_id} succeeded; the service runs "
+            f"{svc.get('image')} (rollout {svc.get('rollout_state')})", style="bold green")
+        return
+    out(f"release failed: execution {result.execution_id} {result.status}: {result.reason}",
+        style="bold red")
+    if result.failed_action:
+        fa = result.failed_action
+        out(f"  failed action: {fa['stage']}/{fa['action']}")
+        if fa.get("error"):
+            out(f"  error: {fa['error']}")
+    if result.log_tail:
+        out("  last lines of the build log:")
+        for line in result.log_tail:
+            out(f"    {line}")

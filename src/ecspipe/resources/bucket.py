@@ -188,7 +188,7 @@ class Bucket:
         tags = _read_tags(ctx, read)
         if not ctx.names.owns(tags):
             return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
-        return Change(KIND, name, "delete", notes=["emptied first (every object version)"])
+        return Change(KIND, name, "delete", notes=["emptied first: every object version and delete marker"])
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         s3 = write("s3")
