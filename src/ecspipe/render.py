@@ -106,7 +106,7 @@ def summary(counts: dict[str, int], applied: bool, teardown: bool = False) -> No
         "unchanged": "unchanged",
         "use": "used as is",
         "keep": "kept",
-        "absent": "absent",
+        "absent": "not present",
     }
     parts = [f"{counts[k]} {words[k]}" for k in order if counts.get(k)]
     head = "Result" if applied else ("Teardown plan" if teardown else "Plan")
