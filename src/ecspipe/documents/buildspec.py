@@ -36,6 +36,9 @@ def build_commands(config: Config) -> dict[str, list[str]]:
             'echo "Logging in to Amazon ECR $ECR_REGISTRY"',
             'aws ecr get-login-password --region "$AWS_DEFAULT_REGION" '
             '| docker login --username AWS --password-stdin "$ECR_REGISTRY"',
+            # Variables and the working directory persist across commands in 0.2:
+            # remember the source root, where the artifact must be written.
+            'SRC_DIR="$PWD"',
             'COMMIT="${CODEBUILD_RESOLVED_SOURCE_VERSION:?CodeBuild did not resolve a commit}"',
             'IMAGE_TAG="$(date -u +%Y%m%d_%H%M%S)-${COMMIT:0:7}"',
             'IMAGE_URI="$IMAGE_REPO_URI:$IMAGE_TAG"',
@@ -46,8 +49,8 @@ def build_commands(config: Config) -> dict[str, list[str]]:
             *config.build.test_commands,
             'docker push "$IMAGE_URI"',
             "printf '[{\"name\":\"%s\",\"imageUri\":\"%s\"}]' \"$CONTAINER_NAME\" \"$IMAGE_URI\" "
-            "> imagedefinitions.json",
-            "cat imagedefinitions.json",
+            '> "$SRC_DIR/imagedefinitions.json"',
+            'cat "$SRC_DIR/imagedefinitions.json"',
         ],
     }
 

@@ -66,9 +66,11 @@ def _parameter_arn(names: Names, name: str) -> str:
     return f"arn:{names.partition}:ssm:{names.region}:{names.account}:parameter/{name.lstrip('/')}"
 
 
-def _secret_arn(names: Names, name: str) -> str:
-    if name.startswith("arn:"):
-        return name
+def _secret_arn(names: Names, reference: str) -> str:
+    """The secret's ARN from a CodeBuild reference `secret-id[:json-key:stage:version]`."""
+    if reference.startswith("arn:"):
+        return ":".join(reference.split(":")[:7])
+    name = reference.split(":", 1)[0]
     # Secrets Manager appends "-" and 6 random characters to every secret's ARN.
     return f"arn:{names.partition}:secretsmanager:{names.region}:{names.account}:secret:{name}-??????"
 
