@@ -1,0 +1,127 @@
+"""Self-tests of the sandbox seed: what the guide's Part 1 made, as config.example.yaml expects."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecspipe.sandbox import seed as seed_module
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ecs(seeded, aws):
+    return aws("ecs")
+
+
+def test_seed_reports_the_image_uri_in_the_callers_account(seeded, aws):
+    account = aws("sts").get_caller_identity()["Account"]
+
+    assert seeded["account_id"] == account
+    assert seeded["image_uri"] == (
+        f"{account}.dkr.ecr.us-east-1.amazonaws.com/demo-app:20261101_120000-0a1b2c3"
+    )
+
+
+def test_the_seeded_service_runs_two_tasks_of_demo_web_on_fargate_with_the_ecs_controller(
+    seeded, ecs
+):
+    answer = ecs.describe_services(cluster="demo-cluster", services=["demo-web-service"])
+
+    assert answer["failures"] == []
+    service = answer["services"][0]
+    assert service["serviceArn"] == seeded["service_arn"]
+    assert service["status"] == "ACTIVE"
+    assert service["desiredCount"] == 2
+    assert service["deploymentController"] == {"type": "ECS"}
+    assert service["launchType"] == "FARGATE"
+    assert service["taskDefinition"] == seeded["task_definition_arn"]
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ecspipe.sandbox.ecs") is None,
+    reason="moto drops deploymentConfiguration; the sandbox's ECS extension keeps it",
+)
+def test_the_seeded_service_has_a_circuit_breaker_that_rolls_back(seeded, ecs):
+    service = ecs.describe_services(cluster="demo-cluster", services=["demo-web-service"])[
+        "services"
+    ][0]
+
+    breaker = service["deploymentConfiguration"]["deploymentCircuitBreaker"]
+    assert breaker == {"enable": True, "rollback": True}
+
+
+def test_the_seeded_task_definition_is_a_fargate_x86_task_with_one_web_container(seeded, ecs):
+    task = ecs.describe_task_definition(taskDefinition="demo-web")["taskDefinition"]
+
+    assert task["taskDefinitionArn"] == seeded["task_definition_arn"]
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert task["networkMode"] == "awsvpc"
+    assert (task["cpu"], task["memory"]) == ("256", "512")
+    assert task["runtimePlatform"] == {
+        "cpuArchitecture": "X86_64",
+        "operatingSystemFamily": "LINUX",
+    }
+    assert task["executionRoleArn"] == seeded["execution_role_arn"]
+    assert task["taskRoleArn"] == seeded["task_role_arn"]
+    [container] = task["containerDefinitions"]
+    assert container["name"] == "web"
+    assert container["image"] == seeded["image_uri"]
+    assert container["portMappings"][0]["containerPort"] == 8080
+
+
+def test_the_seeded_repository_holds_the_image_and_has_no_ecspipe_tags(seeded, aws):
+    ecr = aws("ecr")
+
+    repository = ecr.describe_repositories(repositoryNames=["demo-app"])["repositories"][0]
+    images = ecr.describe_images(repositoryName="demo-app")["imageDetails"]
+    tags = ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]
+
+    assert repository["imageTagMutability"] == "MUTABLE"
+    assert [image["imageTags"] for image in images] == [["20261101_120000-0a1b2c3"]]
+    assert images[0]["imageDigest"] == seeded["image_digest"]
+    assert tags == []
+
+
+def test_the_seeded_image_manifest_is_a_docker_schema_2_manifest(seeded, aws):
+    image = aws("ecr").batch_get_image(
+        repositoryName="demo-app", imageIds=[{"imageTag": "20261101_120000-0a1b2c3"}]
+    )["images"][0]
+
+    manifest = json.loads(image["imageManifest"])
+    assert manifest["schemaVersion"] == 2
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert manifest["config"]["digest"].startswith("sha256:")
+    assert len(manifest["layers"]) == 1
+
+
+@pytest.mark.parametrize("role", ["ecsTaskExecutionRole", "demo-web-task-role"])
+def test_the_seeded_task_roles_trust_ecs_tasks(seeded, aws, role):
+    found = aws("iam").get_role(RoleName=role)["Role"]
+
+    statement = found["AssumeRolePolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert found["Arn"] in (seeded["execution_role_arn"], seeded["task_role_arn"])
+
+
+def test_the_seed_matches_config_example_yaml(seeded):
+    config = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+
+    assert config["region"] == seeded["region"]
+    assert config["service"]["cluster"] == seeded["cluster"]
+    assert config["service"]["name"] == seeded["service"]
+    assert config["service"]["container"] == seeded["container"]
+    assert config["image"]["repository"] == seeded["repository"]
+
+
+def test_seed_signs_with_fake_credentials_so_it_can_never_touch_real_aws():
+    credentials = seed_module._session("us-east-1").get_credentials()
+
+    assert (credentials.access_key, credentials.secret_key) == ("testing", "testing")
