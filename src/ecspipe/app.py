@@ -87,10 +87,18 @@ class App:
 
 
 def plan_or_up(app: App, ctx: Context, apply: bool, workers: int,
-               progress: Progress | None) -> Result:
+               progress: Progress | None,
+               on_pending: Callable[[Context], None] | None = None) -> Result:
+    """Plan (and apply). `on_pending` runs right after the connection step when the
+    connection is PENDING, before the pipeline exists: waiting there means the
+    pipeline's first execution finds the connection AVAILABLE."""
     from ecspipe.plan import run
 
-    return run(ctx, apply=apply, workers=workers, progress=progress)
+    def after_group(index: int) -> None:
+        if index == 0 and on_pending and ctx.outputs.connection_status == "PENDING":
+            on_pending(ctx)
+
+    return run(ctx, apply=apply, workers=workers, progress=progress, after_group=after_group)
 
 
 def wait_connection(ctx: Context, timeout: float, sleep: Callable[[float], None],

@@ -95,8 +95,23 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
 
     progress = render.progress if output == "text" else None
     ctx = app.context(preflight=True, adopt=adopt)
+
+    def action_required() -> None:
+        render.action_required(
+            f"connection {ctx.names.connection} is PENDING: a person must complete the "
+            f"{ctx.config.source.provider} handshake in the console (until then, runs fail "
+            "at the Source stage)",
+            ctx.names.connections_console_url,
+        )
+
+    def wait(ctx_: object) -> None:
+        action_required()
+        render.err(f"waiting up to {int(timeout)}s for the connection to become AVAILABLE …")
+        core.wait_connection(ctx, timeout, app.sleep, app.clock)
+        render.err("connection is AVAILABLE", style="green")
+
     result = core.plan_or_up(app, ctx, apply=apply, workers=1 if serial else 4,
-                             progress=progress)
+                             progress=progress, on_pending=wait if wait_connection else None)
     if output == "json":
         render.emit_json(result.to_json(ctx))
     else:
@@ -105,18 +120,11 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
                        f"{ctx.names.region}, account {ctx.names.account}")
         render.summary(result.counts(), applied=apply)
     status = ctx.outputs.connection_status
-    if status == "PENDING" or (status is None and any(
-            c.kind == "connection" and c.action == "create" for c in result.changes)):
-        render.action_required(
-            f"connection {ctx.names.connection} is PENDING: a person must complete the "
-            f"{ctx.config.source.provider} handshake in the console (until then, runs fail "
-            "at the Source stage)",
-            ctx.names.connections_console_url,
-        )
-        if apply and wait_connection:
-            render.err(f"waiting up to {int(timeout)}s for the connection to become AVAILABLE …")
-            core.wait_connection(ctx, timeout, app.sleep, app.clock)
-            render.err("connection is AVAILABLE", style="green")
+    creating = any(c.kind == "connection" and c.action == "create" for c in result.changes)
+    if status == "PENDING" or (status is None and creating):
+        action_required()
+        if apply:
+            render.err("then run `ecspipe release --wait` (or push to the branch)")
 
 
 @cli.command()

@@ -88,7 +88,8 @@ def _map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[A
         return list(pool.map(fn, items))
 
 
-def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None) -> Result:
+def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
+        after_group: Callable[[int], None] | None = None) -> Result:
     """Plan every resource (reads only), then, when `apply`, make the changes group by group.
 
     Everything is planned before the first write, so a refusal (a resource ecspipe
@@ -107,7 +108,7 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
             for change in result.changes:
                 progress("planned", change)
         return result
-    for group, changes in zip(groups, planned, strict=True):
+    for index, (group, changes) in enumerate(zip(groups, planned, strict=True)):
 
         def do(pair: tuple[Resource, Change]) -> None:
             resource, change = pair
@@ -119,6 +120,8 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
                 progress("done", change)
 
         _map(workers, do, list(zip(group, changes, strict=True)))
+        if after_group:
+            after_group(index)
     return result
 
 

@@ -87,8 +87,12 @@ class Repository:
             actual = {k: v for k, v in _settings(current).items() if k != "tags"}
             notes = ["not created by ecspipe: used as is, left unmodified"]
             for f in diff(actual, recommended):
-                after = "set" if f.path == "lifecyclePolicy" else f.after
-                notes.append(f"recommended: {f.path} {after} (now {f.before})")
+                if f.path.startswith("lifecyclePolicy"):
+                    notes.append("recommended: a lifecycle policy keeping the newest "
+                                 f"{ctx.config.image.keep} images (now "
+                                 f"{'another one' if f.before else 'none'})")
+                else:
+                    notes.append(f"recommended: {f.path} {f.after} (now {f.before})")
             if actual.get("imageTagMutability") != "IMMUTABLE":
                 notes.append("tags are mutable: ecspipe pushes unique tags and never `latest`")
             return Change(KIND, name, "use", notes=notes)
