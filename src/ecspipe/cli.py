@@ -119,9 +119,7 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
         render.changes(result.changes, f"{title}: pipeline {ctx.names.pipeline} in "
                        f"{ctx.names.region}, account {ctx.names.account}")
         render.summary(result.counts(), applied=apply)
-    status = ctx.outputs.connection_status
-    creating = any(c.kind == "connection" and c.action == "create" for c in result.changes)
-    if status == "PENDING" or (status is None and creating):
+    if ctx.outputs.connection_status == "PENDING":
         action_required()
         if apply:
             render.err("then run `ecspipe release --wait` (or push to the branch)")

@@ -138,6 +138,13 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def _when(iso: str | None) -> str:
+    """'2026-11-28T16:03:49.849899+00:00' -> '2026-11-28 16:03:49Z' (times are UTC)."""
+    if not iso:
+        return "-"
+    return iso.replace("T", " ")[:19] + ("Z" if iso.endswith("+00:00") else "")
+
+
 def status(data: dict) -> None:
     p, c, s = data["pipeline"], data["connection"], data["service"]
     out(f"pipeline   {p['name']} ({p['type']}), runs on pushes to {p['branch']}", style="bold")
@@ -154,7 +161,7 @@ def status(data: dict) -> None:
         commit = (e["commit"] or "")[:7] or "-"
         message = (e["message"] or "").splitlines()[0][:50] if e["message"] else ""
         out(f"  {e['id'][:8]}  {e['status']:<11} {commit:<8} {_duration(e['duration_seconds']):>7}"
-            f"  {e['started_at'] or ''}  {e['trigger'] or ''}  {message}",
+            f"  {_when(e['started_at'])}  {e['trigger'] or ''}  {message}",
             style=STATUS_STYLE.get(e["status"]))
     out("")
     out("stages (latest)", style="bold")
