@@ -177,9 +177,8 @@ class Names:
 
     def owns(self, tags: dict[str, str] | None) -> bool:
         """True when a resource's tags say this ecspipe pipeline created it."""
-        return bool(tags) and tags.get(OWNER_TAG) == self.name and tags.get(
-            MANAGED_TAG
-        ) == MANAGED_VALUE
+        tags = tags or {}
+        return tags.get(OWNER_TAG) == self.name and tags.get(MANAGED_TAG) == MANAGED_VALUE
 
     def summary(self) -> dict[str, str]:
         """The names `validate` prints (stable keys: see the CLI contract)."""

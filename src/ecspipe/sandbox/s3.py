@@ -42,7 +42,7 @@ def _bool_operation(expected: list[str] | str, actual: str) -> bool:
 def _install_conditions() -> None:
     from moto.iam import access_control, policy_conditions
 
-    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", _bool_operation)
+    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", _bool_operation)  # type: ignore[arg-type]
     statement = access_control.IAMPolicyStatement
     original = statement.is_action_permitted
     if getattr(original, _MARK, False):
@@ -61,7 +61,7 @@ def _install_conditions() -> None:
         return original(self, action, resource, principal, values)
 
     setattr(is_action_permitted, _MARK, True)
-    statement.is_action_permitted = is_action_permitted
+    statement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
 
 
 def install() -> None:
@@ -85,4 +85,4 @@ def install() -> None:
         return response
 
     setattr(_bucket_response_put, _MARK, True)
-    S3Response._bucket_response_put = _bucket_response_put
+    S3Response._bucket_response_put = _bucket_response_put  # type: ignore[method-assign]
