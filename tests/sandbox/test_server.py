@@ -297,20 +297,21 @@ def test_a_port_in_use_is_a_user_error_naming_the_port_and_the_flag():
     assert "--port" in (excinfo.value.hint or "")
 
 
-def test_the_module_entry_point_reports_a_port_in_use_with_exit_code_2(capsys):
-    from ecspipe.sandbox.server import main
+def test_the_sandbox_command_reports_a_port_in_use_with_exit_code_2(capsys):
+    from ecspipe.cli import run
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
 
-        code = main(["--port", str(port), "--no-seed"])
+        code = run(["sandbox", "--port", str(port), "--no-seed"])
 
     err = capsys.readouterr().err
     assert code == 2
     assert f"port {port} is already in use" in err
     assert "--port" in err
+    assert "Traceback" not in err
 
 
 @contextlib.contextmanager

@@ -18,10 +18,8 @@ calls `serve()`; `python -m ecspipe.sandbox.server --port N` runs it directly
 
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
-import os
 import signal
 import socket
 import sys
@@ -211,39 +209,8 @@ def request_stop() -> None:
         stop.set()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ecspipe.sandbox.server`: the same as `ecspipe sandbox`, minus the CLI."""
-    parser = argparse.ArgumentParser(prog="python -m ecspipe.sandbox.server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4566)
-    parser.add_argument("--no-seed", dest="seed", action="store_false")
-    parser.add_argument("--manual-connections", action="store_true")
-    parser.add_argument("--handshake-delay", type=float, default=3.0)
-    parser.add_argument("--fail-stage", choices=["Source", "Build", "Deploy"])
-    parser.add_argument("--rollback", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        serve(
-            host=args.host,
-            port=args.port,
-            seed=args.seed,
-            manual_connections=args.manual_connections,
-            handshake_delay=args.handshake_delay,
-            fail_stage=args.fail_stage,
-            rollback=args.rollback,
-        )
-    except UserError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Tearing down the interpreter after moto (its models, botocore's service
-    # models, EC2's AMI catalogue) takes about 2 s; there is nothing to clean up.
-    os._exit(code)
+    # `python -m ecspipe.sandbox.server ...` is `ecspipe sandbox ...`: one parser, in cli.py.
+    from ecspipe.cli import main
+
+    main(["sandbox", *sys.argv[1:]])
