@@ -192,3 +192,37 @@ def test_an_unknown_connection_arn_is_a_user_error_before_any_write(
     assert result.code == 2, result
     assert "source.connection_arn" in result.err and "does not exist" in result.err
     assert calls.writes == []
+
+
+def test_changing_tags_retags_every_resource_ecspipe_owns_and_nothing_else(
+        seeded, ecspipe, write_config, calls):
+    assert ecspipe("up", "-c", write_config()).code == 0
+    calls.clear()
+    changed = write_config(("  team: platform", "  owner: web-team"))
+    result = ecspipe("up", "-c", changed, "-o", "json")
+    assert result.code == 0, result
+    updated = {c["resource"] for c in result.json()["changes"] if c["action"] == "update"}
+    assert updated == {"connection", "artifact bucket", "log group", "CodeBuild role",
+                       "CodePipeline role", "CodeBuild project", "pipeline"}
+    assert "ECR repository" not in updated, "a repository ecspipe does not own is never touched"
+    want = {"ecspipe:pipeline": "demo-app", "managed-by": "ecspipe", "owner": "web-team"}
+    iam = boto3.client("iam")
+    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="demo-app-codebuild")[
+        "Tags"]} == want
+    cp = boto3.client("codepipeline")
+    arn = f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:demo-app"
+    assert {t["key"]: t["value"] for t in cp.list_tags_for_resource(resourceArn=arn)[
+        "tags"]} == want
+    logs = boto3.client("logs").list_tags_for_resource(
+        resourceArn=f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/demo-app-build")
+    assert logs["tags"] == want
+    conn = boto3.client("codeconnections")
+    conn_arn = conn.list_connections()["Connections"][0]["ConnectionArn"]
+    assert {t["Key"]: t["Value"] for t in conn.list_tags_for_resource(ResourceArn=conn_arn)[
+        "Tags"]} == want
+    s3_tags = boto3.client("s3").get_bucket_tagging(Bucket=BUCKET)["TagSet"]
+    assert {t["Key"]: t["Value"] for t in s3_tags} == want
+    # And the next run is quiet again.
+    calls.clear()
+    assert ecspipe("up", "-c", changed).code == 0
+    assert calls.writes == []

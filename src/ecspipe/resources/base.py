@@ -185,13 +185,19 @@ def tags_diff(current: dict[str, str], desired: dict[str, str]) -> list[FieldCha
     return diff({"tags": dict(current)}, {"tags": dict(desired)})
 
 
-def changed_tags(
-    current: dict[str, str], desired: dict[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """(tags to set, keys to remove) to go from current to desired."""
-    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
+def sync_tags(
+    current: dict[str, str],
+    desired: dict[str, str],
+    untag: Callable[[list[str]], object],
+    tag: Callable[[dict[str, str]], object],
+) -> None:
+    """Make a resource's tags `desired` with each service's own untag/tag calls."""
     to_remove = sorted(k for k in current if k not in desired)
-    return to_set, to_remove
+    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
+    if to_remove:
+        untag(to_remove)
+    if to_set:
+        tag(to_set)
 
 
 def ownership(

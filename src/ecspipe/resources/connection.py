@@ -18,8 +18,8 @@ from ecspipe.resources.base import (
     Context,
     Reader,
     Writer,
-    changed_tags,
     ownership,
+    sync_tags,
     tags_diff,
 )
 
@@ -104,12 +104,12 @@ class Connection:
             ctx.outputs.connection_status = "PENDING"
         elif change.action == "update":
             arn = change.current["arn"]
-            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
             client = write(api_for(arn))
-            if to_remove:
-                client.untag_resource(ResourceArn=arn, TagKeys=to_remove)
-            if to_set:
-                client.tag_resource(ResourceArn=arn, Tags=tag_list(to_set))
+            sync_tags(
+                change.current["tags"], ctx.names.tags,
+                untag=lambda keys: client.untag_resource(ResourceArn=arn, TagKeys=keys),
+                tag=lambda tags: client.tag_resource(ResourceArn=arn, Tags=tag_list(tags)),
+            )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         if ctx.config.source.connection_arn:

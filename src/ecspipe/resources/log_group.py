@@ -7,7 +7,7 @@ tags. A same-name group that ecspipe did not create is used as is.
 from __future__ import annotations
 
 from ecspipe.aws import is_error
-from ecspipe.resources.base import Change, Context, Reader, Writer, changed_tags, diff
+from ecspipe.resources.base import Change, Context, Reader, Writer, diff, sync_tags
 
 KIND = "log group"
 RETENTION_DAYS = 30
@@ -57,11 +57,12 @@ class LogGroup:
             if "retentionInDays" in paths:
                 logs.put_retention_policy(logGroupName=name, retentionInDays=RETENTION_DAYS)
             if "tags" in paths:
-                to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
-                if to_remove:
-                    logs.untag_resource(resourceArn=ctx.names.log_group_arn, tagKeys=to_remove)
-                if to_set:
-                    logs.tag_resource(resourceArn=ctx.names.log_group_arn, tags=to_set)
+                arn = ctx.names.log_group_arn
+                sync_tags(
+                    change.current["tags"], ctx.names.tags,
+                    untag=lambda keys: logs.untag_resource(resourceArn=arn, tagKeys=keys),
+                    tag=lambda tags: logs.tag_resource(resourceArn=arn, tags=tags),
+                )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.log_group

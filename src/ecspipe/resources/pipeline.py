@@ -17,11 +17,11 @@ from ecspipe.resources.base import (
     Reader,
     Writer,
     canonical,
-    changed_tags,
     diff,
     keyed,
     ownership,
     project_onto,
+    sync_tags,
 )
 
 KIND = "pipeline"
@@ -90,12 +90,13 @@ class Pipeline:
             declaration["version"] = change.current["pipeline"].get("version", 1)
             ctx.retry.call(client.update_pipeline, pipeline=declaration)
         if "tags" in paths:
-            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
             arn = ctx.names.pipeline_arn
-            if to_remove:
-                client.untag_resource(resourceArn=arn, tagKeys=to_remove)
-            if to_set:
-                client.tag_resource(resourceArn=arn, tags=tag_list(to_set, "key", "value"))
+            sync_tags(
+                change.current["tags"], ctx.names.tags,
+                untag=lambda keys: client.untag_resource(resourceArn=arn, tagKeys=keys),
+                tag=lambda tags: client.tag_resource(
+                    resourceArn=arn, tags=tag_list(tags, "key", "value")),
+            )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.pipeline

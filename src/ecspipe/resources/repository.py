@@ -21,8 +21,8 @@ from ecspipe.resources.base import (
     Reader,
     Writer,
     canonical,
-    changed_tags,
     diff,
+    sync_tags,
 )
 
 KIND = "ECR repository"
@@ -134,11 +134,11 @@ class Repository:
             ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle)
         if "tags" in paths:
             arn = change.current["repo"]["repositoryArn"]
-            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
-            if to_remove:
-                ecr.untag_resource(resourceArn=arn, tagKeys=to_remove)
-            if to_set:
-                ecr.tag_resource(resourceArn=arn, tags=tag_list(to_set))
+            sync_tags(
+                change.current["tags"], ctx.names.tags,
+                untag=lambda keys: ecr.untag_resource(resourceArn=arn, tagKeys=keys),
+                tag=lambda tags: ecr.tag_resource(resourceArn=arn, tags=tag_list(tags)),
+            )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.ecr_repository

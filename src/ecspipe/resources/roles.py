@@ -22,9 +22,9 @@ from ecspipe.resources.base import (
     Reader,
     Writer,
     canonical_policy,
-    changed_tags,
     diff,
     ownership,
+    sync_tags,
 )
 
 
@@ -134,11 +134,11 @@ class Role:
             call(iam.put_role_policy, RoleName=name, PolicyName=self.policy_name(ctx),
                  PolicyDocument=json.dumps(self.policy(ctx)))
         if "tags" in changed:
-            to_set, to_remove = changed_tags(change.current["tags"], ctx.names.tags)
-            if to_remove:
-                call(iam.untag_role, RoleName=name, TagKeys=to_remove)
-            if to_set:
-                call(iam.tag_role, RoleName=name, Tags=tag_list(to_set))
+            sync_tags(
+                change.current["tags"], ctx.names.tags,
+                untag=lambda keys: call(iam.untag_role, RoleName=name, TagKeys=keys),
+                tag=lambda tags: call(iam.tag_role, RoleName=name, Tags=tag_list(tags)),
+            )
 
     # ---- teardown -----------------------------------------------------------------
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
