@@ -102,7 +102,7 @@ def plan_or_up(app: App, ctx: Context, apply: bool, workers: int,
 
 
 def wait_connection(ctx: Context, timeout: float, sleep: Callable[[float], None],
-                    clock: Callable[[], float], interval: float = 5.0,
+                    clock: Callable[[], float], interval: float = 3.0,
                     on_poll: Callable[[str], None] | None = None) -> str:
     """Poll the connection until AVAILABLE; UserError after `timeout` seconds."""
     from ecspipe.resources.connection import api_for

@@ -161,7 +161,7 @@ def translate(exc: BaseException) -> EcspipeError | None:
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError):
         return UserError(f"AWS SSO session is expired or invalid: {exc}", hint="run `aws sso login`")
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
-        url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        url = getattr(exc, "kwargs", {}).get("endpoint_url", "").rstrip("/")
         return UserError(
             f"cannot reach the AWS endpoint {url}".rstrip(),
             hint="check the network, --region and --endpoint-url / AWS_ENDPOINT_URL "

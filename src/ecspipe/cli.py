@@ -60,7 +60,14 @@ def output_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         show_default=True, help="Output format.")(fn)
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class WorkflowOrder(click.Group):
+    """List commands in the order a user meets them, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=WorkflowOrder, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="ecspipe")
 def cli() -> None:
     """Give an existing Amazon ECS service a production CI/CD pipeline in one command.

@@ -180,7 +180,7 @@ def follow(
             return Outcome(
                 execution_id, "Succeeded", False, snap.commit, service=service.to_json(),
                 reason="the ECS deployment was rolled back by the circuit breaker: "
-                f"{reason}; the service runs {service.image}",
+                f"{reason.rstrip('.')}; the service runs {service.image}",
             )
         if (service.rollout_state == "COMPLETED"
                 and not image_matches(service.image, snap.commit)):

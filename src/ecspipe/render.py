@@ -153,6 +153,11 @@ def status(data: dict) -> None:
     if c.get("action_url"):
         action_required("the connection is PENDING: complete the handshake, or every run "
                         "fails at the Source stage", c["action_url"])
+    latest = data["executions"][0] if data["executions"] else None
+    if (c["status"] == "AVAILABLE" and latest and latest["status"] == "Failed"
+            and "PENDING" in (latest.get("summary") or "")):
+        err("hint: the latest run failed while the connection was PENDING; it is AVAILABLE "
+            "now: run `ecspipe release --wait`", style="yellow")
     out("")
     out("executions", style="bold")
     if not data["executions"]:
@@ -208,16 +213,19 @@ class Follower:
 
         now = time.strftime("%H:%M:%S")
         key = f"execution {snap.execution_id}"
-        if self.seen.get(key) != snap.status:
+        if key not in self.seen:
             self.seen[key] = snap.status
-            self.console.print(f"{now} execution {snap.execution_id}: {snap.status} "
-                               f"({_duration(snap.elapsed)})", markup=False)
+            self.console.print(f"{now} execution {snap.execution_id}: {snap.status}", markup=False)
         for a in snap.actions:
             name = f"{a['stage']}/{a['action']}"
             if self.seen.get(name) != a["status"]:
                 self.seen[name] = a["status"]
                 self.console.print(f"{now}   {name}: {a['status']}", markup=False,
                                    style=STATUS_STYLE.get(a["status"]))
+        if self.seen.get(key) != snap.status:
+            self.seen[key] = snap.status
+            self.console.print(f"{now} execution {snap.execution_id}: {snap.status} "
+                               f"({_duration(snap.elapsed)})", markup=False)
 
     def _table(self, snap: Any) -> Any:
         from rich.table import Table
@@ -243,8 +251,8 @@ def outcome(result: Any) -> None:
         out(f"released: execution {result.execution_id} succeeded; the service runs "
             f"{svc.get('image')} (rollout {svc.get('rollout_state')})", style="bold green")
         return
-    out(f"release failed: execution {result.execution_id} {result.status}: {result.reason}",
-        style="bold red")
+    out(f"release failed: execution {result.execution_id} (pipeline: {result.status}): "
+        f"{result.reason}", style="bold red")
     if result.failed_action:
         fa = result.failed_action
         out(f"  failed action: {fa['stage']}/{fa['action']}")
