@@ -129,7 +129,9 @@ def ecspipe(capsys, calls, sleeps, clock):
             "clock": clock.now,
             "client_hooks": [("before-call.*.*", calls.hook)],
         }
-        injected.update(obj or {})
+        extra = dict(obj or {})
+        injected["client_hooks"] = injected["client_hooks"] + extra.pop("client_hooks", [])
+        injected.update(extra)
         code = run(list(args), obj=injected)
         captured = capsys.readouterr()
         return Invocation(code, captured.out, captured.err)

@@ -30,7 +30,7 @@ def api_for(arn: str) -> str:
     return "codestar-connections" if ":codestar-connections:" in arn else "codeconnections"
 
 
-def _find_by_name(read: Reader, name: str) -> dict | None:
+def _find_by_name(read: Reader | Writer, name: str) -> dict | None:
     client = read("codeconnections")
     token = None
     while True:
@@ -95,11 +95,27 @@ class Connection:
 
     def apply(self, ctx: Context, change: Change, write: Writer) -> None:
         if change.action == "create":
-            conn = write("codeconnections").create_connection(
-                ProviderType=ctx.config.source.provider,
-                ConnectionName=ctx.names.connection,
-                Tags=tag_list(ctx.names.tags),
-            )
+            try:
+                conn = write("codeconnections").create_connection(
+                    ProviderType=ctx.config.source.provider,
+                    ConnectionName=ctx.names.connection,
+                    Tags=tag_list(ctx.names.tags),
+                )
+            except Exception as exc:
+                if not is_error(exc, "ResourceAlreadyExistsException"):
+                    raise
+                # Made meanwhile, e.g. by this very request whose first response was
+                # lost and that botocore sent again: adopt it only if it is ours.
+                found = _find_by_name(write, ctx.names.connection)
+                if found is None:
+                    raise
+                arn = found["ConnectionArn"]
+                tags = tag_dict(write(api_for(arn)).list_tags_for_resource(
+                    ResourceArn=arn).get("Tags"))
+                ownership(ctx, KIND, ctx.names.connection, tags)
+                ctx.outputs.connection_arn = arn
+                ctx.outputs.connection_status = found.get("ConnectionStatus")
+                return
             ctx.outputs.connection_arn = conn["ConnectionArn"]
             ctx.outputs.connection_status = "PENDING"
         elif change.action == "update":

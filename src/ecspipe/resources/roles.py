@@ -156,15 +156,26 @@ class Role:
         iam = write("iam")
         name = self.role_name(ctx)
         call = ctx.retry.call
+
+        def gone_ok(fn: Any, **kwargs: Any) -> None:
+            # Each step tolerates "already gone" on its own (a retried request may
+            # find its own earlier success), so no step is ever skipped.
+            try:
+                call(fn, **kwargs)
+            except Exception as exc:
+                if not is_error(exc, "NoSuchEntity"):
+                    raise
+
         try:
-            # IAM refuses to delete a role with policies (DeleteConflict): detach first.
-            for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
-                call(iam.delete_role_policy, RoleName=name, PolicyName=policy)
-            for attached in iam.list_attached_role_policies(RoleName=name).get(
-                "AttachedPolicies", []
-            ):
-                call(iam.detach_role_policy, RoleName=name, PolicyArn=attached["PolicyArn"])
-            call(iam.delete_role, RoleName=name)
+            policies = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
+            attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
         except Exception as exc:
-            if not is_error(exc, "NoSuchEntity"):
-                raise
+            if is_error(exc, "NoSuchEntity"):
+                return
+            raise
+        # IAM refuses to delete a role with policies (DeleteConflict): remove them first.
+        for policy in policies:
+            gone_ok(iam.delete_role_policy, RoleName=name, PolicyName=policy)
+        for item in attached:
+            gone_ok(iam.detach_role_policy, RoleName=name, PolicyArn=item["PolicyArn"])
+        gone_ok(iam.delete_role, RoleName=name)

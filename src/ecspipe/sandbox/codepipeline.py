@@ -108,6 +108,10 @@ class PipelineExecutionNotStoppableException(_Error):
     pass
 
 
+class PipelineNameInUseException(_Error):
+    pass
+
+
 class DuplicatedStopRequestException(_Error):
     pass
 
@@ -1423,6 +1427,12 @@ def _advancing(original):
 
 def _create_pipeline(original):
     def create_pipeline(self, pipeline, tags):
+        # moto says InvalidStructureException for a taken name; AWS says this.
+        if pipeline["name"] in self.pipelines:
+            raise PipelineNameInUseException(
+                f"Pipeline name '{pipeline['name']}' is already in use in account "
+                f"'{self.account_id}'"
+            )
         result = original(self, pipeline, tags)
         now = SETTINGS.clock.now()
         created = self.pipelines[pipeline["name"]]
