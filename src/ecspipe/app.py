@@ -86,7 +86,7 @@ class App:
         )
 
 
-def plan_or_up(app: App, ctx: Context, apply: bool, workers: int,
+def plan_or_up(ctx: Context, apply: bool, workers: int,
                progress: Progress | None,
                on_pending: Callable[[Context], None] | None = None) -> Result:
     """Plan (and apply). `on_pending` runs right after the connection step when the

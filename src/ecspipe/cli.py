@@ -118,7 +118,7 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
         core.wait_connection(ctx, timeout, app.sleep, app.clock)
         render.err("connection is AVAILABLE", style="green")
 
-    result = core.plan_or_up(app, ctx, apply=apply, workers=1 if serial else 4,
+    result = core.plan_or_up(ctx, apply=apply, workers=1 if serial else 4,
                              progress=progress, on_pending=wait if wait_connection else None)
     if output == "json":
         render.emit_json(result.to_json(ctx))

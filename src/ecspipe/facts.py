@@ -5,7 +5,7 @@ Documents are built from config + names + these facts, so every builder stays pu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -36,4 +36,3 @@ class Outputs:
 
     connection_arn: str | None = None
     connection_status: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)

@@ -44,11 +44,6 @@ def console(stderr: bool = False) -> Any:
     return _consoles[key]
 
 
-def reset_consoles() -> None:
-    """Forget cached consoles (their streams change under click's CliRunner)."""
-    _consoles.clear()
-
-
 def out(text: str = "", style: str | None = None) -> None:
     console().print(text, style=style, markup=False)
 

@@ -218,8 +218,6 @@ def ownership(
     )
 
 
-Retryable = Callable[[BaseException], bool]
-
 
 def keyed(value: Any) -> Any:
     """Lists of named dicts become dicts keyed by name, so diffs say *which* one changed."""

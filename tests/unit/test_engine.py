@@ -1,0 +1,99 @@
+"""The engine's building blocks: read-only planning, normalised diffs, tags, names."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecspipe.config import parse_config
+from ecspipe.names import Names
+from ecspipe.resources.base import (
+    PlanningWrite,
+    ReadOnlyClient,
+    canonical_policy,
+    diff,
+    keyed,
+    project_onto,
+    sync_tags,
+)
+
+
+class FakeClient:
+    def get_role(self, **kwargs):
+        return {"Role": kwargs}
+
+    def create_role(self, **kwargs):  # pragma: no cover - must never be reached
+        raise AssertionError("reached")
+
+
+def test_a_read_only_client_reads_but_refuses_to_write():
+    client = ReadOnlyClient(FakeClient())
+    assert client.get_role(RoleName="x") == {"Role": {"RoleName": "x"}}
+    with pytest.raises(PlanningWrite, match="create_role"):
+        client.create_role(RoleName="x")
+
+
+def test_policies_that_differ_only_in_spelling_compare_equal():
+    ours = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:b", "arn:a"]}]}
+    theirs = ('{"Statement": [{"Resource": ["arn:a", "arn:b"], "Action": "s3:GetObject",'
+              ' "Effect": "Allow"}], "Version": "2012-10-17"}')
+    assert canonical_policy(ours) == canonical_policy(theirs)
+    changed = {**ours, "Statement": [{**ours["Statement"][0], "Action": "s3:PutObject"}]}
+    assert canonical_policy(changed) != canonical_policy(theirs)
+
+
+def test_diffs_name_the_changed_field_with_lists_keyed_by_name():
+    before = keyed({"stages": [{"name": "Source", "configuration": {"BranchName": "main"}}]})
+    after = keyed({"stages": [{"name": "Source", "configuration": {"BranchName": "dev"}}]})
+    [change] = diff(before, after)
+    assert (change.path, change.before, change.after) == (
+        "stages.Source.configuration.BranchName", "main", "dev")
+
+
+def test_fields_aws_adds_are_ignored_by_projection():
+    current = {"environment": {"type": "LINUX_CONTAINER", "certificate": "x"}, "arn": "a"}
+    desired = {"environment": {"type": "LINUX_CONTAINER"}}
+    assert diff(project_onto(current, desired), desired) == []
+
+
+def test_sync_tags_removes_then_sets_only_what_differs():
+    calls = []
+    sync_tags({"a": "1", "b": "2", "old": "x"}, {"a": "1", "b": "3", "new": "y"},
+              untag=lambda keys: calls.append(("untag", keys)),
+              tag=lambda tags: calls.append(("tag", tags)))
+    assert calls == [("untag", ["old"]), ("tag", {"b": "3", "new": "y"})]
+    calls.clear()
+    sync_tags({"a": "1"}, {"a": "1"}, untag=calls.append, tag=calls.append)
+    assert calls == []
+
+
+def _config(name: str, region: str):
+    from config_cases import VALID_BASE
+
+    return parse_config(VALID_BASE.replace("name: demo-app", f"name: {name}", 1)
+                        .replace("region: us-east-1", f"region: {region}", 1))
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-7", "us-gov-west-1",
+                                    "cn-northwest-1"])
+def test_every_name_fits_its_aws_limit_even_for_the_longest_name(region):
+    names = Names.from_config(_config("a" * 23 + "b", region), "123456789012")
+    assert len(names.artifact_bucket) <= 63
+    assert names.artifact_bucket == f"{'a' * 23}b-artifacts-123456789012-{region}"
+    assert len(names.connection) <= 32
+    assert len(names.codebuild_role) <= 64 and len(names.pipeline_role) <= 64
+    assert len(names.build_project) <= 150 and len(names.pipeline) <= 100
+
+
+def test_ownership_needs_both_tags_with_this_pipelines_name():
+    names = Names.from_config(_config("demo-app", "us-east-1"), "123456789012")
+    assert names.owns({"ecspipe:pipeline": "demo-app", "managed-by": "ecspipe"})
+    assert not names.owns({"ecspipe:pipeline": "other", "managed-by": "ecspipe"})
+    assert not names.owns({"managed-by": "ecspipe"})
+    assert not names.owns(None)
+
+
+def test_arns_follow_the_partition_of_the_region():
+    names = Names.from_config(_config("demo-app", "cn-north-1"), "123456789012")
+    assert names.pipeline_role_arn == "arn:aws-cn:iam::123456789012:role/ecspipe/demo-app-codepipeline"
+    assert names.ecr_repository_uri.endswith(".amazonaws.com.cn/demo-app")
