@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ecspipe.errors import RunFailed, UserError
@@ -57,8 +58,10 @@ class Snapshot:
     execution_id: str
     status: str
     elapsed: float
-    actions: list[dict] = field(default_factory=list)  # stage, action, status, error
+    actions: list[dict] = field(default_factory=list)  # stage, action, status, elapsed, error
     commit: str | None = None
+    # Every (stage, action) of the pipeline, so a live view can show what has not started.
+    layout: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -97,10 +100,13 @@ def _snapshot(ctx: Context, execution_id: str, elapsed: float) -> Snapshot:
     for d in sorted(details, key=lambda d: d.get("startTime") or 0):
         result = (d.get("output") or {}).get("executionResult") or {}
         error = (result.get("errorDetails") or {}).get("message")
+        started, updated = d.get("startTime"), d.get("lastUpdateTime")
         actions.append({
             "stage": d.get("stageName"),
             "action": d.get("actionName"),
             "status": d.get("status"),
+            "elapsed": (updated - started).total_seconds()
+            if isinstance(started, datetime) and isinstance(updated, datetime) else None,
             "error": error or (result.get("externalExecutionSummary")
                                if d.get("status") == "Failed" else None),
             "external_id": result.get("externalExecutionId"),
@@ -143,8 +149,11 @@ def follow(
     started = clock()
     deadline = started + timeout
     deploy = action_config(pipeline, "ECS")
+    layout = [(stage["name"], action["name"]) for stage in pipeline.get("stages", [])
+              for action in stage.get("actions", [])]
     snap = _snapshot(ctx, execution_id, 0.0)
     while True:
+        snap.layout = layout
         if on_update:
             on_update(snap)
         if snap.status in TERMINAL:

@@ -215,7 +215,8 @@ class Follower:
             name = f"{a['stage']}/{a['action']}"
             if self.seen.get(name) != a["status"]:
                 self.seen[name] = a["status"]
-                self.console.print(f"{now}   {name}: {a['status']}", markup=False,
+                took = f" ({_duration(a['elapsed'])})" if a["status"] != "InProgress" else ""
+                self.console.print(f"{now}   {name}: {a['status']}{took}", markup=False,
                                    style=STATUS_STYLE.get(a["status"]))
         if self.seen.get(key) != snap.status:
             self.seen[key] = snap.status
@@ -230,9 +231,17 @@ class Follower:
         table.add_column("stage")
         table.add_column("action")
         table.add_column("status")
-        for a in snap.actions:
-            table.add_row(a["stage"], a["action"], a["status"],
-                          style=STATUS_STYLE.get(a["status"]))
+        table.add_column("time", justify="right")
+        table.add_column("error")
+        by_name = {(a["stage"], a["action"]): a for a in snap.actions}
+        for stage, action in snap.layout or list(by_name):
+            a = by_name.get((stage, action))
+            if a is None:
+                table.add_row(stage, action, "waiting", "", "", style="dim")
+                continue
+            took = "…" if a["status"] == "InProgress" else _duration(a["elapsed"])
+            table.add_row(stage, action, a["status"], took,
+                          a.get("error") or "", style=STATUS_STYLE.get(a["status"]))
         return table
 
     def close(self) -> None:
