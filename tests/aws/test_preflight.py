@@ -108,3 +108,12 @@ def test_a_foreign_role_with_our_name_is_refused_and_adopt_takes_it_over(
 def test_credentials_for_another_account_are_refused(seeded, ecspipe, write_config, calls):
     config = write_config(("# account_id: \"123456789012\"", "account_id: \"210987654321\""))
     _fails(ecspipe, calls, config, "account_id", "210987654321", ACCOUNT)
+
+
+def test_too_many_secret_references_are_refused_before_any_write(
+        seeded, ecspipe, write_config, calls):
+    refs = "".join(f"    S{i}:\n      parameter_store: /demo-app/{'p' * 60}-{i}\n"
+                   for i in range(150))
+    config = write_config(("    APP_ENV: production       # a plain value (never put secrets here)\n",
+                           f"    APP_ENV: production\n{refs}"))
+    _fails(ecspipe, calls, config, "build.env", "over IAM's 10240")

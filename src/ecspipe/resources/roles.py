@@ -14,6 +14,7 @@ from typing import Any
 
 from ecspipe.aws import is_error
 from ecspipe.documents import policies
+from ecspipe.errors import UserError
 from ecspipe.names import tag_list
 from ecspipe.resources.base import (
     PENDING,
@@ -26,6 +27,10 @@ from ecspipe.resources.base import (
     ownership,
     sync_tags,
 )
+
+
+# IAM's limit on all inline policies of a role, whitespace not counted.
+INLINE_POLICY_LIMIT = 10_240
 
 
 class Role:
@@ -82,6 +87,15 @@ class Role:
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = self.role_name(ctx)
+        size = len("".join(json.dumps(self.policy(ctx)).split()))
+        if size > INLINE_POLICY_LIMIT:
+            # IAM would refuse PutRolePolicy half-way through `up`: say so before any write.
+            raise UserError(
+                f"build.env: the {self.kind}'s policy would be {size} characters, over IAM's "
+                f"{INLINE_POLICY_LIMIT} for a role's inline policies",
+                hint="reference fewer Parameter Store parameters / Secrets Manager secrets, "
+                "e.g. one JSON secret with several keys",
+            )
         current = self._read(ctx, read)
         if current is None:
             return Change(self.kind, name, "create")
