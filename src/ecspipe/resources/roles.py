@@ -28,7 +28,6 @@ from ecspipe.resources.base import (
     sync_tags,
 )
 
-
 # IAM's limit on all inline policies of a role, whitespace not counted.
 INLINE_POLICY_LIMIT = 10_240
 
