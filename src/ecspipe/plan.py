@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from ecspipe.aws import translate
+from ecspipe.errors import EcspipeError
 from ecspipe.resources.base import Change, Context, Reader, Resource, Writer
 from ecspipe.resources.bucket import Bucket
 from ecspipe.resources.connection import Connection
@@ -81,6 +84,20 @@ class Result:
         return data
 
 
+def _about(label: str, fn: Callable[[], Any]) -> Any:
+    """Run one resource's step; an AWS failure names the resource it happened to."""
+    try:
+        return fn()
+    except EcspipeError:
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        error.message = f"{label}: {error.message}"
+        raise error from exc
+
+
 def _map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     if workers <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
@@ -100,7 +117,8 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
     read, write = Reader(ctx.aws), Writer(ctx.aws)
     groups = resource_groups()
     planned: list[list[Change]] = [
-        _map(workers, lambda r: r.plan(ctx, read), group) for group in groups
+        _map(workers, lambda r: _about(r.kind, lambda: r.plan(ctx, read)), group)
+        for group in groups
     ]
     result = Result(changes=[c for changes in planned for c in changes], applied=apply)
     if not apply:
@@ -115,7 +133,7 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
             if change.writes:
                 if progress:
                     progress("applying", change)
-                resource.apply(ctx, change, write)
+                _about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
             if progress:
                 progress("done", change)
 
@@ -133,7 +151,7 @@ def teardown(
     read, write = Reader(ctx.aws), Writer(ctx.aws)
     order = delete_order()
     # Planning only reads, so it may run concurrently; deleting may not.
-    changes = _map(workers, lambda r: r.plan_delete(ctx, read), order)
+    changes = _map(workers, lambda r: _about(r.kind, lambda: r.plan_delete(ctx, read)), order)
     planned = list(zip(order, changes, strict=True))
     result = Result(changes=[c for _, c in planned], applied=False)
     if not apply or not result.has_changes:
@@ -146,7 +164,7 @@ def teardown(
         if change.action == "delete":
             if progress:
                 progress("deleting", change)
-            resource.delete(ctx, change, write)
+            _about(f"{change.kind} {change.name}", partial(resource.delete, ctx, change, write))
         if progress:
             progress("done", change)
     return result

@@ -149,17 +149,20 @@ class Bucket:
             config: dict[str, Any] = {"Tags": tag_list(ctx.names.tags)}
             if ctx.names.region != "us-east-1":
                 config["LocationConstraint"] = ctx.names.region
+            changed = set(_desired(ctx)) - {"tags"}
             try:
                 ctx.retry.call(s3.create_bucket, Bucket=name, CreateBucketConfiguration=config)
             except Exception as exc:
+                if is_error(exc, "BucketAlreadyExists"):
+                    raise UserError(
+                        f"S3 bucket {name!r} is taken by another account",
+                        hint="choose another `name` in the config",
+                    ) from exc
                 if not is_error(exc, "BucketAlreadyOwnedByYou"):
-                    if is_error(exc, "BucketAlreadyExists"):
-                        raise UserError(
-                            f"S3 bucket {name!r} is taken by another account",
-                            hint="choose another `name` in the config",
-                        ) from exc
                     raise
-            changed = set(_desired(ctx)) - {"tags"}
+                # Made since we planned: converge it like an update, if it is ours.
+                ownership(ctx, KIND, name, _read_tags(ctx, Reader(ctx.aws)))
+                changed.add("tags")
         else:
             changed = {f.path.split(".")[0] for f in change.fields}
         call = ctx.retry.call

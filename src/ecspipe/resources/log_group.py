@@ -32,7 +32,8 @@ class LogGroup:
         current = _read(ctx, read)
         if current is None:
             return Change(KIND, name, "create", notes=[f"retention {RETENTION_DAYS} days"])
-        if not ctx.names.owns(current["tags"]) and not ctx.adopt:
+        if not ctx.names.owns(current["tags"]):
+            # Never adopted: our retention would delete someone else's old logs.
             return Change(KIND, name, "use", notes=["not created by ecspipe: used as is"])
         fields = diff(
             {"retentionInDays": current["retention"], "tags": current["tags"]},
@@ -51,6 +52,10 @@ class LogGroup:
             except Exception as exc:
                 if not is_error(exc, "ResourceAlreadyExistsException"):
                     raise
+                tags = logs.list_tags_for_resource(resourceArn=ctx.names.log_group_arn).get(
+                    "tags", {})
+                if not ctx.names.owns(tags):
+                    return  # made meanwhile by someone else: used as is
             logs.put_retention_policy(logGroupName=name, retentionInDays=RETENTION_DAYS)
         elif change.action == "update":
             paths = {f.path.split(".")[0] for f in change.fields}

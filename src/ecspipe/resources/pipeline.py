@@ -81,11 +81,19 @@ class Pipeline:
             except Exception as exc:
                 if not is_error(exc, "PipelineNameInUseException"):
                     raise
-                ctx.retry.call(client.update_pipeline, pipeline=declaration)
+                # Made since we planned: converge it like an update, if it is ours.
+                current = _read(ctx, Reader(ctx.aws))
+                if current is None:
+                    raise
+                ownership(ctx, KIND, ctx.names.pipeline, current["tags"])
+                change.current = current
+                paths = {"stages", "tags"}
+            else:
+                return
+        elif change.action == "update":
+            paths = {f.path.split(".")[0] for f in change.fields}
+        else:
             return
-        if change.action != "update":
-            return
-        paths = {f.path.split(".")[0] for f in change.fields}
         if paths - {"tags"}:
             declaration["version"] = change.current["pipeline"].get("version", 1)
             ctx.retry.call(client.update_pipeline, pipeline=declaration)

@@ -66,6 +66,10 @@ class Project:
             except Exception as exc:
                 if not is_error(exc, "ResourceAlreadyExistsException"):
                     raise
+                # Made since we planned: converge it like an update, if it is ours.
+                current = _read(ctx, Reader(ctx.aws)) or {}
+                ownership(ctx, KIND, ctx.names.build_project,
+                          tag_dict(current.get("tags"), "key", "value"))
                 ctx.retry.call(codebuild.update_project, **request)
         elif change.action == "update":
             ctx.retry.call(codebuild.update_project, **request)

@@ -81,8 +81,9 @@ class Repository:
         current = _read(ctx, read)
         if current is None:
             return Change(KIND, name, "create")
-        if not ctx.names.owns(current["tags"]) and not ctx.adopt:
-            # Someone else's repository: push to it, change nothing, recommend.
+        if not ctx.names.owns(current["tags"]):
+            # Someone else's repository: push to it, change nothing, recommend. Never
+            # adopted, even with --adopt: its images and their tags are production's.
             recommended = {k: v for k, v in _desired(ctx).items() if k != "tags"}
             actual = {k: v for k, v in _settings(current).items() if k != "tags"}
             notes = ["not created by ecspipe: used as is, left unmodified"]
@@ -97,8 +98,7 @@ class Repository:
                 notes.append("tags are mutable: ecspipe pushes unique tags and never `latest`")
             return Change(KIND, name, "use", notes=notes)
         fields = diff(_settings(current), _desired(ctx))
-        notes = [] if ctx.names.owns(current["tags"]) else ["adopted (--adopt)"]
-        change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
+        change = Change(KIND, name, "update" if fields else "unchanged", fields)
         change.current = current
         return change
 
@@ -116,9 +116,14 @@ class Repository:
                     tags=tag_list(ctx.names.tags),
                 )
             except Exception as exc:
-                # Created by an earlier, interrupted run: converge like an update.
                 if not is_error(exc, "RepositoryAlreadyExistsException"):
                     raise
+                # Made since we planned: finish it only if it is ours (e.g. this very
+                # request, sent again after its response was lost).
+                tags = tag_dict(ecr.list_tags_for_resource(
+                    resourceArn=ctx.names.ecr_repository_arn).get("tags"))
+                if not ctx.names.owns(tags):
+                    return
             ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle)
             return
         if change.action != "update":

@@ -135,7 +135,14 @@ class Role:
             except Exception as exc:
                 if not is_error(exc, "EntityAlreadyExists"):
                     raise
-            changed = {"inline_policy"}
+                # Made since we planned: converge it like an update, if it is ours.
+                role = iam.get_role(RoleName=name)["Role"]
+                tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+                ownership(ctx, self.kind, name, tags)
+                change.current = {"tags": tags}
+                changed = {"trust_policy", "inline_policy", "tags"}
+            else:
+                changed = {"inline_policy"}
         elif change.action == "update":
             changed = {f.path.split(".")[0] for f in change.fields}
         else:
