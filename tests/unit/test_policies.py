@@ -49,7 +49,9 @@ TRUST_POLICY_LIMIT = 2048
 
 # The only actions allowed on Resource "*": none of them supports resource-level permissions.
 RESOURCE_STAR_ACTIONS = frozenset(
-    {"ecr:getauthorizationtoken", "ecs:describetaskdefinition", "ecs:registertaskdefinition"}
+    {"ecr:getauthorizationtoken", "ecs:describetaskdefinition", "ecs:registertaskdefinition",
+     # narrowed by an ecs:cluster condition instead (see the allow-list below)
+     "ecs:listtasks"}
 )
 
 
@@ -317,6 +319,16 @@ ALLOWED_FINDINGS: dict[tuple[str, str, frozenset[tuple[str, str]]], str] = {
         # section 3) with Resource "*". ecs:DescribeTaskDefinition in the same
         # statement has no resource type at all, so parliament does not flag it.
         "RegisterTaskDefinition on '*' as AWS documents for the ECS deploy action"
+    ),
+    (
+        "pipeline_policy",
+        "RESOURCE_STAR",
+        frozenset({("ListServiceTasks", "ecs:listtasks")}),
+    ): (
+        # ListTasks' only resource type is a container instance, optional and absent
+        # for Fargate: a request without one is authorized against "*". The statement
+        # is narrowed by the ecs:cluster condition to the service's cluster instead.
+        "ListTasks on '*' with an ecs:cluster condition (no task resource type exists)"
     ),
     # sts:AssumeRole is the whole point of a trust policy; the principal is one AWS
     # service, limited by aws:SourceAccount (and aws:SourceArn for CodeBuild).

@@ -3,8 +3,8 @@
 Baseline: AWS's documented service-role policies for CodeBuild and CodePipeline,
 narrowed (reference/aws-facts.md section 3). No wildcard action anywhere in the
 roles' policies. `Resource: "*"` appears only where the action has no
-resource-level permissions: ecr:GetAuthorizationToken, ecs:DescribeTaskDefinition
-and ecs:RegisterTaskDefinition.
+resource-level permissions: ecr:GetAuthorizationToken, ecs:DescribeTaskDefinition,
+ecs:RegisterTaskDefinition, and ecs:ListTasks (narrowed by an ecs:cluster condition).
 """
 
 from __future__ import annotations
@@ -190,6 +190,21 @@ def pipeline_policy(
             "Effect": "Allow",
             "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
             "Resource": facts.service_arn,
+        },
+        {
+            # The ECS deploy action watches the new deployment's tasks.
+            "Sid": "ServiceTasks",
+            "Effect": "Allow",
+            "Action": "ecs:DescribeTasks",
+            "Resource": f"{ecs_arn}:task/{facts.cluster_name}/*",
+        },
+        {
+            # ListTasks has no resource type for tasks; the cluster condition narrows it.
+            "Sid": "ListServiceTasks",
+            "Effect": "Allow",
+            "Action": "ecs:ListTasks",
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"ecs:cluster": facts.cluster_arn}},
         },
         {
             "Sid": "TagNewTaskDefinitions",
