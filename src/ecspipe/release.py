@@ -97,7 +97,7 @@ def _snapshot(ctx: Context, execution_id: str, elapsed: float) -> Snapshot:
         pipelineName=ctx.names.pipeline, filter={"pipelineExecutionId": execution_id}
     ).get("actionExecutionDetails", [])
     actions = []
-    for d in sorted(details, key=lambda d: d.get("startTime") or 0):
+    for d in sorted(details, key=lambda d: (d.get("startTime") is None, d.get("startTime") or 0)):
         result = (d.get("output") or {}).get("executionResult") or {}
         error = (result.get("errorDetails") or {}).get("message")
         started, updated = d.get("startTime"), d.get("lastUpdateTime")

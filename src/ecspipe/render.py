@@ -164,9 +164,13 @@ def status(data: dict) -> None:
             f"  {_when(e['started_at'])}  {e['trigger'] or ''}  {message}",
             style=STATUS_STYLE.get(e["status"]))
     out("")
-    out("stages (latest)", style="bold")
+    out("stages", style="bold")
+    newest = latest["id"] if latest else None
     for stage in data["stages"]:
-        out(f"  {stage['name']:<8} {stage['status'] or 'not run'}",
+        # Each stage shows its own latest run, which may belong to an older execution.
+        other = stage["execution_id"] and stage["execution_id"] != newest
+        origin = f"  (execution {stage['execution_id'][:8]})" if other else ""
+        out(f"  {stage['name']:<8} {stage['status'] or 'not run'}{origin}",
             style=STATUS_STYLE.get(stage["status"] or ""))
         for action in stage["actions"]:
             if action["error"]:

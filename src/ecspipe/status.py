@@ -81,12 +81,17 @@ def _commit(summary: dict) -> tuple[str | None, str | None]:
     return None, None
 
 
-def executions(ctx: Context, limit: int) -> list[dict]:
+# Executions read in one call: more than shown, so the latest *successful* one is
+# usually among them even after a run of failures.
+HISTORY = 25
+
+
+def executions(ctx: Context, count: int) -> list[dict]:
     summaries = ctx.aws.client("codepipeline").list_pipeline_executions(
-        pipelineName=ctx.names.pipeline, maxResults=limit
+        pipelineName=ctx.names.pipeline, maxResults=count
     ).get("pipelineExecutionSummaries", [])
     out = []
-    for s in summaries[:limit]:
+    for s in summaries[:count]:
         commit, message = _commit(s)
         status = s.get("status")
         started, updated = s.get("startTime"), s.get("lastUpdateTime")
@@ -203,13 +208,14 @@ def collect(ctx: Context, limit: int) -> dict:
     deploy = action_config(pipeline, "ECS")
     arn = source.get("ConnectionArn")
     status = connection_status(ctx, arn)
-    runs = executions(ctx, limit)
+    history = executions(ctx, max(limit, HISTORY))
+    runs = history[:limit]
     stage_states = stages(ctx)
     service = service_state(
         ctx, deploy.get("ClusterName", ctx.config.service.cluster_name),
         deploy.get("ServiceName", ctx.config.service.service_name), ctx.config.service.container,
     )
-    latest_success = next((e for e in runs if e["status"] == "Succeeded"), None)
+    latest_success = next((e for e in history if e["status"] == "Succeeded"), None)
     triggers = pipeline.get("triggers", [])
     branches = [
         b for t in triggers for p in t.get("gitConfiguration", {}).get("push", [])

@@ -141,3 +141,15 @@ def test_status_limit_bounds_the_executions(config, ecspipe):
     assert ecspipe("release", "-c", config, "--wait").code == 0
     data = ecspipe("status", "-c", config, "--limit", "1", "-o", "json").json()
     assert len(data["executions"]) == 1
+
+
+def test_the_latest_success_is_found_beyond_the_executions_shown(config, ecspipe, sandbox):
+    assert ecspipe("release", "-c", config, "--wait").code == 0
+    sandbox.fail_stage = "Build"
+    assert ecspipe("release", "-c", config, "--wait").code == 1
+    data = ecspipe("status", "-c", config, "--limit", "1", "-o", "json").json()
+    assert [e["status"] for e in data["executions"]] == ["Failed"]
+    assert data["service"]["latest_success_commit"] is not None
+    assert data["service"]["matches_latest_success"] is True
+    text = ecspipe("status", "-c", config, "--limit", "1")
+    assert "Deploy   Succeeded  (execution" in text.out, "a stage from an older execution says so"

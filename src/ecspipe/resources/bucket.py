@@ -16,7 +16,7 @@ from typing import Any
 
 from ecspipe.aws import is_error
 from ecspipe.documents.policies import bucket_lifecycle, bucket_policy
-from ecspipe.errors import UserError
+from ecspipe.errors import AwsError, UserError
 from ecspipe.names import tag_list
 from ecspipe.resources.base import (
     Change,
@@ -61,8 +61,9 @@ def exists(ctx: Context, read: Reader) -> bool:
             return False
         if is_error(exc, "403", "AccessDenied"):
             raise UserError(
-                f"S3 bucket {bucket!r} exists in another account (bucket names are global)",
-                hint="choose another `name` in the config",
+                f"S3 bucket {bucket!r} is not accessible: it exists in another account "
+                "(bucket names are global), or these credentials lack s3:ListBucket on it",
+                hint="choose another `name` in the config, or check the caller's permissions",
             ) from exc
         raise
 
@@ -221,6 +222,13 @@ def empty_bucket(s3: Any, kw: dict[str, str]) -> int:
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
         if keys:
-            s3.delete_objects(Delete={"Objects": keys, "Quiet": True}, **kw)
+            result = s3.delete_objects(Delete={"Objects": keys, "Quiet": True}, **kw)
+            errors = result.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise AwsError(
+                    f"could not empty the bucket: {len(errors)} object version(s) not deleted, "
+                    f"e.g. {first.get('Key')} ({first.get('Code')}: {first.get('Message')})"
+                )
             deleted += len(keys)
     return deleted
