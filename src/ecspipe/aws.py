@@ -75,17 +75,11 @@ class Aws:
     def session(self) -> Any:
         if self._session is None:
             import boto3
-            import botocore.exceptions
 
-            try:
-                self._session = boto3.Session(
-                    region_name=self.region, botocore_session=_botocore_session(self.profile)
-                )
-            except botocore.exceptions.ProfileNotFound as exc:
-                raise UserError(
-                    f"AWS profile {self.profile!r} is not configured",
-                    hint="check --profile / AWS_PROFILE against `aws configure list-profiles`",
-                ) from exc
+            # An unknown profile surfaces at the first client (see translate()).
+            self._session = boto3.Session(
+                region_name=self.region, botocore_session=_botocore_session(self.profile)
+            )
         return self._session
 
     def on(self, event: str, handler: Callable[..., Any]) -> None:

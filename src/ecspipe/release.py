@@ -193,6 +193,13 @@ def follow(
             )
         if (service.rollout_state == "COMPLETED"
                 and not image_matches(service.image, snap.commit)):
+            newer = _newer_deployed(ctx, execution_id, service.image)
+            if newer:
+                # Ours deployed, then a later push deployed on top of it: a success.
+                return Outcome(
+                    execution_id, "Succeeded", True, snap.commit, service=service.to_json(),
+                    reason=f"deployed; since replaced by newer execution {newer}",
+                )
             return Outcome(
                 execution_id, "Succeeded", False, snap.commit, service=service.to_json(),
                 reason=f"the service runs {service.image}, not the image of commit "
@@ -204,6 +211,20 @@ def follow(
                            reason=f"timed out waiting for the ECS rollout "
                            f"({service.rollout_state})")
         sleep(POLL_SECONDS)
+
+
+def _newer_deployed(ctx: Context, execution_id: str, image: str | None) -> str | None:
+    """The id of a later execution of this pipeline whose commit the service runs, if any."""
+    summaries = ctx.aws.client("codepipeline").list_pipeline_executions(
+        pipelineName=ctx.names.pipeline, maxResults=25
+    ).get("pipelineExecutionSummaries", [])
+    for summary in summaries:  # newest first, down to ours
+        if summary["pipelineExecutionId"] == execution_id:
+            return None
+        for revision in summary.get("sourceRevisions", []) or []:
+            if image_matches(image, revision.get("revisionId")):
+                return str(summary["pipelineExecutionId"])
+    return None
 
 
 def raise_for(outcome: Outcome) -> None:

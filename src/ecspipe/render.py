@@ -258,6 +258,8 @@ def outcome(result: Any) -> None:
         svc = result.service or {}
         out(f"released: execution {result.execution_id} succeeded; the service runs "
             f"{svc.get('image')} (rollout {svc.get('rollout_state')})", style="bold green")
+        if result.reason:
+            out(f"  note: {result.reason}")
         return
     out(f"release failed: execution {result.execution_id} (pipeline: {result.status}): "
         f"{result.reason}", style="bold red")

@@ -52,7 +52,6 @@ class Retrier:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
-    attempts: list[str] = field(default_factory=list)  # what was retried, for output/tests
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         deadline = self.clock() + self.budget
@@ -68,5 +67,4 @@ class Retrier:
                 delay = self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
                 if self.clock() + delay > deadline:
                     raise
-                self.attempts.append(f"{getattr(exc, 'operation_name', '?')}: {error_code(exc)}")
                 self.sleep(delay)

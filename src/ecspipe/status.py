@@ -41,11 +41,7 @@ def get_pipeline(ctx: Context) -> dict:
 
 
 def source_config(pipeline: dict) -> dict:
-    for stage in pipeline.get("stages", []):
-        for action in stage.get("actions", []):
-            if action["actionTypeId"]["provider"] == "CodeStarSourceConnection":
-                return action.get("configuration", {})
-    return {}
+    return action_config(pipeline, "CodeStarSourceConnection")
 
 
 def action_config(pipeline: dict, provider: str) -> dict:

@@ -39,10 +39,9 @@ class ReadOnlyClient:
         self._client = client
 
     def __getattr__(self, name: str) -> Any:
+        # get_paginator is a read: paginators exist only for List*/Describe* operations.
         if name in ("exceptions", "meta") or name.startswith(READ_PREFIXES):
             return getattr(self._client, name)
-        if name == "get_paginator":
-            return self._client.get_paginator
         raise PlanningWrite(f"write operation {name!r} attempted while planning")
 
 
