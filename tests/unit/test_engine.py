@@ -97,3 +97,26 @@ def test_arns_follow_the_partition_of_the_region():
     names = Names.from_config(_config("demo-app", "cn-north-1"), "123456789012")
     assert names.pipeline_role_arn == "arn:aws-cn:iam::123456789012:role/ecspipe/demo-app-codepipeline"
     assert names.ecr_repository_uri.endswith(".amazonaws.com.cn/demo-app")
+
+
+def test_an_ecr_build_image_is_pulled_with_the_service_role_and_allowed_to():
+    from ecspipe.documents.policies import codebuild_policy
+    from ecspipe.documents.project import project_request
+    from ecspipe.facts import ServiceFacts
+
+    base = _config("demo-app", "us-east-1")
+    image = "210987654321.dkr.ecr.us-east-1.amazonaws.com/tools/builder:3"
+    config = base.model_copy(update={"build": base.build.model_copy(update={"image": image})})
+    names = Names.from_config(config, "123456789012")
+    facts = ServiceFacts("c", "arn:c", "s", "arn:s", "arn:td", "fam", ("web",), "web")
+    assert project_request(config, names, facts)["environment"][
+        "imagePullCredentialsType"] == "SERVICE_ROLE"
+    pull = [st for st in codebuild_policy(config, names)["Statement"]
+            if st.get("Sid") == "BuildImagePull"]
+    assert pull and pull[0]["Resource"] == (
+        "arn:aws:ecr:us-east-1:210987654321:repository/tools/builder")
+    # A curated image keeps CodeBuild's own credentials and needs no extra grant.
+    assert project_request(base, names, facts)["environment"][
+        "imagePullCredentialsType"] == "CODEBUILD"
+    assert not [st for st in codebuild_policy(base, names)["Statement"]
+                if st.get("Sid") == "BuildImagePull"]

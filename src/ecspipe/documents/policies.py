@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
+from ecspipe.documents.project import ecr_build_image
 from ecspipe.facts import ServiceFacts
 from ecspipe.names import Names
 
@@ -109,6 +110,18 @@ def codebuild_policy(config: Config, names: Names) -> dict[str, Any]:
             "Resource": names.ecr_repository_arn,
         },
     ]
+    image = ecr_build_image(config)
+    if image:
+        statements.append(
+            {
+                "Sid": "BuildImagePull",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                           "ecr:GetDownloadUrlForLayer"],
+                "Resource": f"arn:{names.partition}:ecr:{image['region']}:{image['account']}:"
+                f"repository/{image['repository']}",
+            }
+        )
     parameters = sorted(
         _parameter_arn(names, v.parameter_store)
         for v in config.build.env.values()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
@@ -23,6 +24,17 @@ def environment_type(facts: ServiceFacts) -> str:
 
 def build_image(config: Config, facts: ServiceFacts) -> str:
     return config.build.image or IMAGES.get(facts.cpu_architecture, IMAGES["X86_64"])[1]
+
+
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repository>[^:@]+)"
+)
+
+
+def ecr_build_image(config: Config) -> re.Match[str] | None:
+    """A `build.image` in ECR: CodeBuild must pull it with the project's role."""
+    return ECR_IMAGE.match(config.build.image or "")
 
 
 def environment_variables(config: Config, names: Names, facts: ServiceFacts) -> list[dict[str, str]]:
@@ -54,7 +66,9 @@ def project_request(config: Config, names: Names, facts: ServiceFacts) -> dict[s
             "computeType": config.build.compute_type,
             # docker build needs the Docker daemon: privileged mode.
             "privilegedMode": True,
-            "imagePullCredentialsType": "CODEBUILD",
+            # Curated and public images: CodeBuild's own credentials. An ECR image:
+            # the service role's, which the CodeBuild policy lets pull that repository.
+            "imagePullCredentialsType": "SERVICE_ROLE" if ecr_build_image(config) else "CODEBUILD",
             "environmentVariables": environment_variables(config, names, facts),
         },
         "serviceRole": names.codebuild_role_arn,
