@@ -199,6 +199,18 @@ def sync_tags(
         tag(to_set)
 
 
+def deletion(
+    ctx: Context, kind: str, name: str, tags: dict[str, str] | None, exists: bool = True,
+    notes: list[str] | None = None,
+) -> Change:
+    """What `down` does with a resource: nothing if absent, keep it unless it is ours."""
+    if not exists:
+        return Change(kind, name, "absent")
+    if not ctx.names.owns(tags):
+        return Change(kind, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
+    return Change(kind, name, "delete", notes=list(notes or []))
+
+
 def ownership(
     ctx: Context, kind: str, name: str, tags: dict[str, str]
 ) -> list[str]:

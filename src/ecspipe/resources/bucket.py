@@ -25,6 +25,7 @@ from ecspipe.resources.base import (
     Writer,
     canonical,
     canonical_policy,
+    deletion,
     diff,
     ownership,
 )
@@ -186,13 +187,10 @@ class Bucket:
             call(s3.put_bucket_tagging, Tagging={"TagSet": tag_list(ctx.names.tags)}, **kw)
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        name = ctx.names.artifact_bucket
-        if not exists(ctx, read):
-            return Change(KIND, name, "absent")
-        tags = _read_tags(ctx, read)
-        if not ctx.names.owns(tags):
-            return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
-        return Change(KIND, name, "delete", notes=["emptied first: every object version and delete marker"])
+        found = exists(ctx, read)
+        return deletion(ctx, KIND, ctx.names.artifact_bucket,
+                        _read_tags(ctx, read) if found else None, exists=found,
+                        notes=["emptied first: every object version and delete marker"])
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         s3 = write("s3")

@@ -7,7 +7,7 @@ tags. A same-name group that ecspipe did not create is used as is.
 from __future__ import annotations
 
 from ecspipe.aws import is_error
-from ecspipe.resources.base import Change, Context, Reader, Writer, diff, sync_tags
+from ecspipe.resources.base import Change, Context, Reader, Writer, deletion, diff, sync_tags
 
 KIND = "log group"
 RETENTION_DAYS = 30
@@ -70,13 +70,9 @@ class LogGroup:
                 )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        name = ctx.names.log_group
         current = _read(ctx, read)
-        if current is None:
-            return Change(KIND, name, "absent")
-        if not ctx.names.owns(current["tags"]):
-            return Change(KIND, name, "keep", notes=["not created by ecspipe"])
-        return Change(KIND, name, "delete", notes=["build logs are deleted with it"])
+        return deletion(ctx, KIND, ctx.names.log_group, (current or {}).get("tags"),
+                        exists=current is not None, notes=["build logs are deleted with it"])
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         try:

@@ -17,6 +17,7 @@ from ecspipe.resources.base import (
     Reader,
     Writer,
     canonical,
+    deletion,
     diff,
     keyed,
     ownership,
@@ -107,13 +108,9 @@ class Pipeline:
             )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        name = ctx.names.pipeline
         current = _read(ctx, read)
-        if current is None:
-            return Change(KIND, name, "absent")
-        if not ctx.names.owns(current["tags"]):
-            return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
-        return Change(KIND, name, "delete")
+        return deletion(ctx, KIND, ctx.names.pipeline, (current or {}).get("tags"),
+                        exists=current is not None)
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         # DeletePipeline succeeds for a missing pipeline.

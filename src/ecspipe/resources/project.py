@@ -18,6 +18,7 @@ from ecspipe.resources.base import (
     Reader,
     Writer,
     canonical,
+    deletion,
     diff,
     keyed,
     ownership,
@@ -75,13 +76,10 @@ class Project:
             ctx.retry.call(codebuild.update_project, **request)
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        name = ctx.names.build_project
         current = _read(ctx, read)
-        if current is None:
-            return Change(KIND, name, "absent")
-        if not ctx.names.owns(tag_dict(current.get("tags"), "key", "value")):
-            return Change(KIND, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
-        return Change(KIND, name, "delete")
+        return deletion(ctx, KIND, ctx.names.build_project,
+                        tag_dict((current or {}).get("tags"), "key", "value"),
+                        exists=current is not None)
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         # DeleteProject succeeds for a missing project: nothing to tolerate.

@@ -23,6 +23,7 @@ from ecspipe.resources.base import (
     Reader,
     Writer,
     canonical_policy,
+    deletion,
     diff,
     ownership,
     sync_tags,
@@ -162,15 +163,9 @@ class Role:
 
     # ---- teardown -----------------------------------------------------------------
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        name = self.role_name(ctx)
         current = self._read(ctx, read)
-        if current is None:
-            return Change(self.kind, name, "absent")
-        if not ctx.names.owns(current["tags"]):
-            return Change(self.kind, name, "keep", notes=["not created by ecspipe (no ecspipe tags)"])
-        change = Change(self.kind, name, "delete")
-        change.current = current
-        return change
+        return deletion(ctx, self.kind, self.role_name(ctx), (current or {}).get("tags"),
+                        exists=current is not None)
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         iam = write("iam")
