@@ -20,15 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
+from sample_facts import ACCOUNT, seed_facts
 
 from ecspipe.config import Config, load_config, parse_config
 from ecspipe.documents.buildspec import render_buildspec
 from ecspipe.documents.pipeline import pipeline_declaration
 from ecspipe.documents.project import project_request
-from ecspipe.facts import ServiceFacts
 from ecspipe.names import Names
 
-ACCOUNT = "123456789012"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
 SHA = "3f2a9c1b7e4d5f60718293a4b5c6d7e8f9012345"
 REGISTRY = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
@@ -92,20 +91,6 @@ def config_with(**build: Any) -> Config:
     return parse_config(yaml.safe_dump(data, sort_keys=False))
 
 
-def seed_facts(cpu_architecture: str = "X86_64") -> ServiceFacts:
-    return ServiceFacts(
-        cluster_name="demo-cluster",
-        cluster_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/demo-cluster",
-        service_name="demo-web-service",
-        service_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/demo-cluster/demo-web-service",
-        task_definition_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/demo-web:1",
-        family="demo-web",
-        containers=("web",),
-        container="web",
-        cpu_architecture=cpu_architecture,
-        task_role_arn=f"arn:aws:iam::{ACCOUNT}:role/demo-web-task-role",
-        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
-    )
 
 
 # --------------------------------------------------------------------------- running the buildspec

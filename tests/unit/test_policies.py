@@ -22,16 +22,13 @@ from typing import Any
 
 import pytest
 import yaml
+from sample_facts import ACCOUNT, EXECUTION_ROLE, TASK_ROLE, seed_facts
 
 from ecspipe.config import Config, load_config, parse_config
 from ecspipe.documents import policies
-from ecspipe.facts import ServiceFacts
 from ecspipe.names import Names
 
-ACCOUNT = "123456789012"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
-TASK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/demo-web-task-role"
-EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"
 CONNECTIONS = {
     "codeconnections": (
         f"arn:aws:codeconnections:us-east-1:{ACCOUNT}:connection/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -87,20 +84,6 @@ def names_for(config: Config) -> Names:
     return Names.from_config(config, ACCOUNT)
 
 
-def seed_facts() -> ServiceFacts:
-    """What preflight reads from the sandbox seed (the guide's Part 1)."""
-    return ServiceFacts(
-        cluster_name="demo-cluster",
-        cluster_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/demo-cluster",
-        service_name="demo-web-service",
-        service_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/demo-cluster/demo-web-service",
-        task_definition_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/demo-web:1",
-        family="demo-web",
-        containers=("web",),
-        container="web",
-        task_role_arn=TASK_ROLE,
-        execution_role_arn=EXECUTION_ROLE,
-    )
 
 
 @dataclass(frozen=True)
