@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ecspipe.config import Config
     from ecspipe.names import Names
     from ecspipe.plan import Progress, Result
-    from ecspipe.resources.base import Context
+    from ecspipe.resources.base import Context, Resource
     from ecspipe.retry import Retrier
 
 
@@ -30,7 +30,6 @@ class App:
     region: str | None = None
     endpoint_url: str | None = None
     verbose: bool = False
-    output: str = "text"
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     # Hooks registered on every boto3 client (tests count or fault requests with them).
@@ -94,8 +93,9 @@ def plan_or_up(ctx: Context, apply: bool, workers: int,
     pipeline's first execution finds the connection AVAILABLE."""
     from ecspipe.plan import run
 
-    def after_group(index: int) -> None:
-        if index == 0 and on_pending and ctx.outputs.connection_status == "PENDING":
+    def after_group(group: list[Resource]) -> None:
+        made_connection = any(r.kind == "connection" for r in group)
+        if made_connection and on_pending and ctx.outputs.connection_status == "PENDING":
             on_pending(ctx)
 
     return run(ctx, apply=apply, workers=workers, progress=progress, after_group=after_group)

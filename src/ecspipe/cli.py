@@ -43,8 +43,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(config_path: str, profile: str | None, region: str | None,
                 endpoint_url: str | None, verbose: bool, **kwargs: Any) -> Any:
         app = App(config_path=config_path, profile=profile, region=region,
-                  endpoint_url=endpoint_url, verbose=verbose,
-                  output=kwargs.get("output") or "text")
+                  endpoint_url=endpoint_url, verbose=verbose)
         ctx = click.get_current_context()
         if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
             for key, value in ctx.obj.items():

@@ -106,7 +106,7 @@ def _map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[A
 
 
 def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
-        after_group: Callable[[int], None] | None = None) -> Result:
+        after_group: Callable[[list[Resource]], None] | None = None) -> Result:
     """Plan every resource (reads only), then, when `apply`, make the changes group by group.
 
     Everything is planned before the first write, so a refusal (a resource ecspipe
@@ -126,7 +126,7 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
             for change in result.changes:
                 progress("planned", change)
         return result
-    for index, (group, changes) in enumerate(zip(groups, planned, strict=True)):
+    for group, changes in zip(groups, planned, strict=True):
 
         def do(pair: tuple[Resource, Change]) -> None:
             resource, change = pair
@@ -139,7 +139,7 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
 
         _map(workers, do, list(zip(group, changes, strict=True)))
         if after_group:
-            after_group(index)
+            after_group(group)
     return result
 
 
