@@ -14,11 +14,29 @@ resources, and prints how to point the AWS CLI and SDKs at it:
 SIGINT (Ctrl-C) and SIGTERM stop it cleanly. The CLI command lives in cli.py and
 calls `serve()`; `python -m ecspipe.sandbox.server --port N` runs it directly
 (the tests do).
+
+Every request passes through a request log (requestlog.py), and the server
+answers three control endpoints of its own (JSON; never logged themselves; 405
+for other methods):
+
+    GET    /_ecspipe/requests  {"requests": [{"service", "operation",
+                               "kind": "read"|"write", "status"}, ...]}, oldest first
+    DELETE /_ecspipe/requests  clears the log
+    POST   /_ecspipe/reset     back to the start state without a restart: every
+                               moto backend (as /moto-api/reset) and with it every
+                               extension's state, the behaviour settings the server
+                               was started with, Part 1's resources if it seeded
+                               them; then clears the log.
+                               {"reset": true, "seeded": bool}; 500 with
+                               {"reset": false, "error": ...} if re-seeding failed.
+
+The log is empty when the server prints that it is listening.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import signal
 import socket
@@ -95,6 +113,11 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _make_server(host: str, port: int) -> Any:
+    """A threaded werkzeug server of moto's app behind the request log (`server.app`).
+
+    The log's reset hook is unset: the caller sets `server.app.reset` once it
+    knows what a reset must restore (see `reset_sandbox`).
+    """
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -102,9 +125,11 @@ def _make_server(host: str, port: int) -> Any:
     )
     from werkzeug.serving import make_server
 
+    from ecspipe.sandbox.requestlog import RequestLogMiddleware
+
     sock = _bind(host, port)
     try:
-        app = DomainDispatcherApplication(create_backend_app)
+        app = RequestLogMiddleware(DomainDispatcherApplication(create_backend_app))
         # werkzeug duplicates the descriptor.
         return make_server(
             host,
@@ -116,6 +141,30 @@ def _make_server(host: str, port: int) -> Any:
         )
     finally:
         sock.close()
+
+
+def reset_sandbox(*, seed: bool, endpoint_url: str, behaviour: dict[str, Any]) -> bool:
+    """Back to the state `serve()` started in; returns whether Part 1 was re-seeded.
+
+    moto's reset (what `POST /moto-api/reset` does) resets and drops every
+    `BackendDict`, and every extension keeps its state in one: connections in
+    their own backend, pipeline executions and simulated builds on moto's
+    CodePipeline and CodeBuild backends, ECS rollouts on moto's services. The
+    behaviour settings go back to `behaviour` (what the server started with).
+    The re-seed talks to the server over HTTP, like the first one: it must run
+    on a request thread of a threaded server, never while that server is held.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
+    from ecspipe.sandbox import settings
+
+    moto_api_backend.reset()
+    settings.reset(**behaviour)
+    if seed:
+        from ecspipe.sandbox.seed import seed as seed_resources
+
+        seed_resources(region=REGION, endpoint_url=endpoint_url)
+    return seed
 
 
 def serve(
@@ -144,10 +193,15 @@ def serve(
     server = _make_server(host, port)  # UserError if the port is taken
     port = server.port  # the one chosen, for port 0
     url = _url(host, port)
-    settings.reset(
-        handshake_delay=None if manual_connections else handshake_delay,
-        fail_stage=fail_stage,
-        rollback=rollback,
+    probe = _url(_probe_host(host), port)
+    behaviour: dict[str, Any] = {
+        "handshake_delay": None if manual_connections else handshake_delay,
+        "fail_stage": fail_stage,
+        "rollback": rollback,
+    }
+    settings.reset(**behaviour)
+    server.app.reset = functools.partial(
+        reset_sandbox, seed=seed, endpoint_url=probe, behaviour=behaviour
     )
     # werkzeug logs every request to stderr; the sandbox prints only its own lines.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -167,12 +221,13 @@ def serve(
     )
     thread.start()
     try:
-        probe = _url(_probe_host(host), port)
         _wait_until_answering(probe)
         if seed and not stop.is_set():
             from ecspipe.sandbox.seed import seed as seed_resources
 
             seed_resources(region=REGION, endpoint_url=probe)
+        # The log starts empty, as after a reset: the probe and the seed are not a client's.
+        server.app.log.clear()
         if not stop.is_set():
             print(f"ecspipe sandbox: listening on {url}")
             print(f"export AWS_ENDPOINT_URL={url}")
