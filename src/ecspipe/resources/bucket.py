@@ -12,6 +12,7 @@ and a same-name bucket in another account must never receive our artifacts.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ecspipe.aws import is_error
@@ -52,39 +53,53 @@ def _get(fn: Any, missing: tuple[str, ...], **kwargs: Any) -> Any:
         raise
 
 
-def exists(ctx: Context, read: Reader) -> bool:
+def read_tags(ctx: Context, read: Reader) -> dict[str, str] | None:
+    """The bucket's tags ({} when it has none), or None when it does not exist.
+
+    One GetBucketTagging answers existence and ownership at once (no HeadBucket):
+    with ExpectedBucketOwner, a bucket of another account is a 403.
+    """
     bucket = ctx.names.artifact_bucket
     try:
-        read("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner=ctx.names.account)
-        return True
+        tagging = read("s3").get_bucket_tagging(Bucket=bucket,
+                                                ExpectedBucketOwner=ctx.names.account)
     except Exception as exc:
+        if is_error(exc, "NoSuchTagSet"):
+            return {}
         if is_error(exc, "404", "NoSuchBucket", "NotFound"):
-            return False
+            return None
         if is_error(exc, "403", "AccessDenied"):
             raise UserError(
                 f"S3 bucket {bucket!r} is not accessible: it exists in another account "
-                "(bucket names are global), or these credentials lack s3:ListBucket on it",
+                "(bucket names are global), or these credentials lack s3:GetBucketTagging "
+                "on it",
                 hint="choose another `name` in the config, or check the caller's permissions",
             ) from exc
         raise
+    return {t["Key"]: t["Value"] for t in tagging.get("TagSet", [])}
 
 
-def _read(ctx: Context, read: Reader) -> dict:
+def _read(ctx: Context, read: Reader, tags: dict[str, str]) -> dict:
+    """The managed settings, one read each, sent concurrently (S3 has no call for all)."""
     s3 = read("s3")
     kw = {"Bucket": ctx.names.artifact_bucket, "ExpectedBucketOwner": ctx.names.account}
-    tagging = _get(s3.get_bucket_tagging, ("NoSuchTagSet",), **kw)
-    encryption = _get(
-        s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError",), **kw
-    )
-    pab = _get(s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), **kw)
-    owner = _get(s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",), **kw)
-    policy = _get(s3.get_bucket_policy, ("NoSuchBucketPolicy",), **kw)
-    versioning = s3.get_bucket_versioning(**kw)
-    lifecycle = _get(
-        s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration",), **kw
-    )
+    reads: dict[str, tuple[Any, tuple[str, ...]]] = {
+        "encryption": (s3.get_bucket_encryption,
+                       ("ServerSideEncryptionConfigurationNotFoundError",)),
+        "pab": (s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",)),
+        "owner": (s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",)),
+        "policy": (s3.get_bucket_policy, ("NoSuchBucketPolicy",)),
+        "versioning": (s3.get_bucket_versioning, ()),
+        "lifecycle": (s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration",)),
+    }
+    with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+        futures = {key: pool.submit(_get, fn, missing, **kw)
+                   for key, (fn, missing) in reads.items()}
+        got = {key: future.result() for key, future in futures.items()}
+    encryption, pab, owner = got["encryption"], got["pab"], got["owner"]
+    policy, versioning, lifecycle = got["policy"], got["versioning"] or {}, got["lifecycle"]
     return {
-        "tags": {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])},
+        "tags": tags,
         "encryption": [
             r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
             for r in (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get(
@@ -132,9 +147,10 @@ class Bucket:
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.artifact_bucket
-        if not exists(ctx, read):
+        tags = read_tags(ctx, read)
+        if tags is None:
             return Change(KIND, name, "create")
-        current = _read(ctx, read)
+        current = _read(ctx, read, tags)
         notes = ownership(ctx, KIND, name, current["tags"])
         fields = diff(canonical(current), canonical(_desired(ctx)))
         change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
@@ -163,7 +179,7 @@ class Bucket:
                 if not is_error(exc, "BucketAlreadyOwnedByYou"):
                     raise
                 # Made since we planned: converge it like an update, if it is ours.
-                ownership(ctx, KIND, name, _read_tags(ctx, Reader(ctx.aws)))
+                ownership(ctx, KIND, name, read_tags(ctx, Reader(ctx.aws)) or {})
                 changed.add("tags")
         else:
             changed = {f.path.split(".")[0] for f in change.fields}
@@ -187,9 +203,8 @@ class Bucket:
             call(s3.put_bucket_tagging, Tagging={"TagSet": tag_list(ctx.names.tags)}, **kw)
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        found = exists(ctx, read)
-        return deletion(ctx, KIND, ctx.names.artifact_bucket,
-                        _read_tags(ctx, read) if found else None, exists=found,
+        tags = read_tags(ctx, read)
+        return deletion(ctx, KIND, ctx.names.artifact_bucket, tags, exists=tags is not None,
                         notes=["emptied first: every object version and delete marker"])
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
@@ -202,12 +217,6 @@ class Bucket:
         except Exception as exc:
             if not is_error(exc, "NoSuchBucket", "404"):
                 raise
-
-
-def _read_tags(ctx: Context, read: Reader) -> dict[str, str]:
-    tagging = _get(read("s3").get_bucket_tagging, ("NoSuchTagSet",),
-                   Bucket=ctx.names.artifact_bucket, ExpectedBucketOwner=ctx.names.account)
-    return {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
 
 
 def empty_bucket(s3: Any, kw: dict[str, str]) -> int:

@@ -58,11 +58,11 @@ class Role:
             return policies.codebuild_policy(ctx.config, ctx.names)
         assert ctx.facts is not None
         return policies.pipeline_policy(
-            ctx.names, ctx.facts, ctx.outputs.connection_arn or PENDING
+            ctx.names, ctx.facts, ctx.outputs.connection_arn_planned() or PENDING
         )
 
     # ---- plan / apply -------------------------------------------------------------
-    def _read(self, ctx: Context, read: Reader) -> dict | None:
+    def _read(self, ctx: Context, read: Reader, with_policy: bool = True) -> dict | None:
         iam = read("iam")
         name = self.role_name(ctx)
         try:
@@ -71,22 +71,31 @@ class Role:
             if is_error(exc, "NoSuchEntity"):
                 return None
             raise
-        names = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
-        policy = None
-        if self.policy_name(ctx) in names:
+        tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        if not with_policy:
+            return {"role": role, "tags": tags}
+        # GetRolePolicy directly (not ListRolePolicies first): two reads per role.
+        # Other inline policies someone added are not ecspipe's; `down` deletes them
+        # with the role and says so.
+        try:
             policy = iam.get_role_policy(RoleName=name, PolicyName=self.policy_name(ctx))[
                 "PolicyDocument"
             ]
+        except Exception as exc:
+            if not is_error(exc, "NoSuchEntity"):
+                raise
+            policy = None
         return {
             "role": role,
-            "tags": {t["Key"]: t["Value"] for t in role.get("Tags", [])},
+            "tags": tags,
             "trust": role.get("AssumeRolePolicyDocument"),
             "policy": policy,
-            "other_policies": sorted(n for n in names if n != self.policy_name(ctx)),
         }
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = self.role_name(ctx)
+        # Read first: the pipeline role's policy waits for the connection's plan.
+        current = self._read(ctx, read)
         size = len("".join(json.dumps(self.policy(ctx)).split()))
         if size > INLINE_POLICY_LIMIT:
             # IAM would refuse PutRolePolicy half-way through `up`: say so before any write.
@@ -96,7 +105,6 @@ class Role:
                 hint="reference fewer Parameter Store parameters / Secrets Manager secrets, "
                 "e.g. one JSON secret with several keys",
             )
-        current = self._read(ctx, read)
         if current is None:
             return Change(self.kind, name, "create")
         notes = ownership(ctx, self.kind, name, current["tags"])
@@ -111,9 +119,6 @@ class Role:
             "tags": ctx.names.tags,
         }
         fields = diff(before, after)
-        if current["other_policies"]:
-            notes.append("other inline policies left as they are: "
-                         + ", ".join(current["other_policies"]))
         change = Change(self.kind, name, "update" if fields else "unchanged", fields, notes)
         change.current = current
         return change
@@ -163,9 +168,11 @@ class Role:
 
     # ---- teardown -----------------------------------------------------------------
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
-        current = self._read(ctx, read)
+        current = self._read(ctx, read, with_policy=False)
         return deletion(ctx, self.kind, self.role_name(ctx), (current or {}).get("tags"),
-                        exists=current is not None)
+                        exists=current is not None,
+                        notes=["with its inline policies; attached managed policies are "
+                               "detached, not deleted"])
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:
         iam = write("iam")
