@@ -5,7 +5,8 @@ Documents are built from config + names + these facts, so every builder stays pu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,15 @@ class Outputs:
 
     connection_arn: str | None = None
     connection_status: str | None = None
+    # Cleared while the connection is being planned, so resources planned
+    # concurrently with it wait (`connection_arn_planned`) before they use its ARN.
+    connection_known: threading.Event = field(default_factory=threading.Event, repr=False,
+                                              compare=False)
+
+    def __post_init__(self) -> None:
+        self.connection_known.set()
+
+    def connection_arn_planned(self, timeout: float = 600.0) -> str | None:
+        """The connection ARN, once the connection's plan has run (at once outside planning)."""
+        self.connection_known.wait(timeout)
+        return self.connection_arn

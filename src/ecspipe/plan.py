@@ -105,42 +105,84 @@ def _map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[A
         return list(pool.map(fn, items))
 
 
+@dataclass
+class Planned:
+    """Every resource's planned change, by dependency group, ready to apply."""
+
+    groups: list[list[tuple[Resource, Change]]]
+
+    @property
+    def result(self) -> Result:
+        return Result(changes=[c for group in self.groups for _, c in group])
+
+
+def plan(ctx: Context, workers: int = 8) -> Planned:
+    """Plan every resource (reads only), all of them concurrently.
+
+    Planning needs nothing a write makes, only the connection's ARN, which its own
+    plan finds: resources that use it wait for that plan (Outputs.connection_known),
+    after doing their reads. Any refusal (a resource ecspipe does not own, a missing
+    connection) is raised here, before the first write of any resource.
+    """
+    read = Reader(ctx.aws)
+    groups = resource_groups()
+    flat = [r for group in groups for r in group]
+    known = ctx.outputs.connection_known
+    known.clear()
+
+    def plan_one(resource: Resource) -> Change:
+        try:
+            return _about(resource.kind, lambda: resource.plan(ctx, read))
+        finally:
+            if resource.kind == "connection":
+                known.set()
+
+    try:
+        changes = iter(_map(workers, plan_one, flat))
+    finally:
+        known.set()  # never leave a waiter behind, whatever failed
+    return Planned([[(r, next(changes)) for r in group] for group in groups])
+
+
+def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Progress | None = None,
+          after_group: Callable[[list[Resource]], None] | None = None) -> Result:
+    """Make the planned changes group by group; the members of a group concurrently."""
+    write = Writer(ctx.aws)
+
+    def do(pair: tuple[Resource, Change]) -> None:
+        resource, change = pair
+        if change.writes:
+            if progress:
+                progress("applying", change)
+            _about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
+        if progress:
+            progress("done", change)
+
+    for group in planned.groups:
+        _map(workers, do, group)
+        if after_group:
+            after_group([r for r, _ in group])
+    result = planned.result
+    result.applied = True
+    return result
+
+
 def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
         after_group: Callable[[list[Resource]], None] | None = None) -> Result:
     """Plan every resource (reads only), then, when `apply`, make the changes group by group.
 
-    Everything is planned before the first write, so a refusal (a resource ecspipe
-    does not own, a missing connection) leaves the account untouched. A value that
-    only exists after a write (a new connection's ARN) is planned as PENDING; apply
-    builds its documents from the outputs then known.
+    Everything is planned before the first write, so a refusal leaves the account
+    untouched. A value that only exists after a write (a new connection's ARN) is
+    planned as PENDING; apply builds its documents from the outputs then known.
     """
-    read, write = Reader(ctx.aws), Writer(ctx.aws)
-    groups = resource_groups()
-    planned: list[list[Change]] = [
-        _map(workers, lambda r: _about(r.kind, lambda: r.plan(ctx, read)), group)
-        for group in groups
-    ]
-    result = Result(changes=[c for changes in planned for c in changes], applied=apply)
+    planned = plan(ctx, workers=1 if workers <= 1 else 8)
     if not apply:
+        result = planned.result
         if progress:
             for change in result.changes:
                 progress("planned", change)
         return result
-    for group, changes in zip(groups, planned, strict=True):
-
-        def do(pair: tuple[Resource, Change]) -> None:
-            resource, change = pair
-            if change.writes:
-                if progress:
-                    progress("applying", change)
-                _about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
-            if progress:
-                progress("done", change)
-
-        _map(workers, do, list(zip(group, changes, strict=True)))
-        if after_group:
-            after_group(group)
-    return result
+    return apply_planned(ctx, planned, workers, progress, after_group)
 
 
 def teardown(

@@ -53,7 +53,7 @@ class Pipeline:
     def declaration(self, ctx: Context) -> dict:
         assert ctx.facts is not None
         return pipeline_declaration(
-            ctx.config, ctx.names, ctx.facts, ctx.outputs.connection_arn or PENDING
+            ctx.config, ctx.names, ctx.facts, ctx.outputs.connection_arn_planned() or PENDING
         )
 
     def plan(self, ctx: Context, read: Reader) -> Change:
