@@ -6,26 +6,35 @@ return data (results, plans) and raise EcspipeError; rendering is render.py's.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ecspipe.errors import UserError
+from ecspipe.errors import ConfigError, EcspipeError, UserError
 
 if TYPE_CHECKING:
     from ecspipe.aws import Aws
     from ecspipe.config import Config
     from ecspipe.names import Names
-    from ecspipe.plan import Progress, Result
+    from ecspipe.plan import Planned, Progress, Result
     from ecspipe.resources.base import Context, Resource
     from ecspipe.retry import Retrier
+
+
+# Pipelines prepared and applied at once in a several-config run, and the
+# concurrent planning steps of each: together they size the connection pool.
+PIPELINES_AT_ONCE = 8
+PLAN_WORKERS = 8
+_SHARED_LOCK = threading.Lock()
 
 
 @dataclass
 class App:
     config_path: str = "ecspipe.yaml"
+    config_paths: tuple[str, ...] = ()
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
@@ -34,6 +43,9 @@ class App:
     clock: Callable[[], float] = time.monotonic
     # Hooks registered on every boto3 client (tests count or fault requests with them).
     client_hooks: list[tuple[str, Callable]] = field(default_factory=list)
+    # Aws objects shared by the Apps of one several-config run, by region: one
+    # client per service for the whole run.
+    shared_aws: dict[tuple[str, str | None, str | None], Aws] | None = None
 
     @cached_property
     def config(self) -> Config:
@@ -46,12 +58,28 @@ class App:
 
     @cached_property
     def aws(self) -> Aws:
+        if self.shared_aws is None:
+            return self._new_aws()
+        key = (self.config.region, self.profile, self.endpoint_url)
+        with _SHARED_LOCK:
+            if key not in self.shared_aws:
+                self.shared_aws[key] = self._new_aws(PIPELINES_AT_ONCE * PLAN_WORKERS)
+            return self.shared_aws[key]
+
+    def _new_aws(self, max_concurrency: int = PLAN_WORKERS) -> Aws:
         from ecspipe.aws import Aws
 
-        aws = Aws(self.config.region, profile=self.profile, endpoint_url=self.endpoint_url)
+        aws = Aws(self.config.region, profile=self.profile, endpoint_url=self.endpoint_url,
+                  max_concurrency=max_concurrency)
         for event, handler in self.client_hooks:
             aws.on(event, handler)
         return aws
+
+    def per_config(self) -> list[App]:
+        """One App per -c file, sharing AWS clients (and so the account lookup)."""
+        shared: dict[tuple[str, str | None, str | None], Aws] = {}
+        return [replace(self, config_path=path, config_paths=(path,), shared_aws=shared)
+                for path in self.config_paths or (self.config_path,)]
 
     def offline_names(self) -> Names:
         from ecspipe.names import Names
@@ -131,3 +159,139 @@ def wait_connection(ctx: Context, timeout: float, sleep: Callable[[float], None]
                 "then run `ecspipe up` again",
             )
         sleep(interval)
+
+
+# ---- several pipelines in one run ----------------------------------------------------
+
+@dataclass
+class PipelineRun:
+    """One config's part of a several-config `plan`/`up`."""
+
+    path: str
+    ctx: Context | None = None
+    planned: Planned | None = None
+    result: Result | None = None
+    error: EcspipeError | None = None
+
+
+def _labelled(path: str, fn: Callable[[], Any]) -> Any:
+    """Run fn; an error names the config file it belongs to."""
+    from ecspipe.aws import translate
+
+    try:
+        return fn()
+    except EcspipeError as exc:
+        exc.message = f"{path}: {exc.message}"
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        error.message = f"{path}: {error.message}"
+        raise error from exc
+
+
+def _gather(fn: Callable[[PipelineRun], None], runs: Sequence[PipelineRun]) -> None:
+    """fn on every run, PIPELINES_AT_ONCE at a time; an EcspipeError is kept on its run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(run: PipelineRun) -> None:
+        try:
+            _labelled(run.path, lambda: fn(run))
+        except EcspipeError as exc:
+            run.error = exc
+
+    with ThreadPoolExecutor(max_workers=min(PIPELINES_AT_ONCE, len(runs))) as pool:
+        list(pool.map(one, runs))
+
+
+def _raise_for(runs: Sequence[PipelineRun], what: str) -> None:
+    failed = [r for r in runs if r.error is not None]
+    if not failed:
+        return
+    if len(failed) == 1:
+        raise failed[0].error  # type: ignore[misc]
+    worst = max(failed, key=lambda r: r.error.exit_code)  # type: ignore[union-attr]
+    error = type(worst.error)(  # type: ignore[misc, union-attr]
+        f"{len(failed)} of {len(runs)} pipelines {what}",
+        hint=worst.error.hint,  # type: ignore[union-attr]
+    )
+    error.problems = [r.error.message for r in failed]  # type: ignore[union-attr]
+    raise error
+
+
+def check_distinct(apps: Sequence[App]) -> None:
+    """Two configs must not name the same resources (they would fight over them)."""
+    seen: dict[tuple[str, str, str], str] = {}
+    clashes: list[str] = []
+    for app in apps:
+        config = app.config
+        for what, value in (("name", config.name),
+                            ("image.repository", config.image.repository or config.name)):
+            key = (config.region, what, value)
+            if key in seen:
+                clashes.append(f"{app.config_path}: {what} {value!r} in {config.region} is also "
+                               f"in {seen[key]}")
+            seen.setdefault(key, app.config_path)
+    if clashes:
+        raise ConfigError(f"the config files clash in {len(clashes)} place(s)", problems=clashes,
+                          hint="each pipeline needs its own `name` and ECR repository")
+
+
+def load_all(apps: Sequence[App]) -> None:
+    """Every config, every problem of every file at once (ConfigError)."""
+    problems: list[str] = []
+    bad = 0
+    for app in apps:
+        try:
+            _ = app.config  # loads and validates (cached)
+        except ConfigError as exc:
+            bad += 1
+            problems.append(exc.message)
+            problems.extend(f"  {line}" for line in exc.problems)
+    if problems:
+        raise ConfigError(f"{bad} of {len(apps)} config files are invalid", problems=problems)
+    check_distinct(apps)
+
+
+def plan_or_up_many(apps: Sequence[App], apply: bool, adopt: bool = False,
+                    progress_for: Callable[[str], Progress | None] | None = None,
+                    on_pending: Callable[[Context], None] | None = None) -> list[PipelineRun]:
+    """Several pipelines in one run: every one planned before any is changed.
+
+    Configs are all validated first (exit 2 on any problem). Preflight and planning
+    run for up to PIPELINES_AT_ONCE pipelines at once, sharing one client per AWS
+    service; a refusal in any of them stops the run before the first write. Then
+    each pipeline is applied on its own (the same group order as one `up`), and a
+    failure in one does not stop the others: all are reported at the end.
+    """
+    from ecspipe.plan import apply_planned, plan
+
+    load_all(apps)
+    runs = [PipelineRun(app.config_path) for app in apps]
+    by_path = {app.config_path: app for app in apps}
+
+    def prepare(run: PipelineRun) -> None:
+        run.ctx = by_path[run.path].context(preflight=True, adopt=adopt)
+        run.planned = plan(run.ctx, workers=PLAN_WORKERS)
+        run.result = run.planned.result
+
+    _gather(prepare, runs)
+    _raise_for(runs, "cannot be planned; nothing was changed")
+    if not apply:
+        return runs
+
+    def make(run: PipelineRun) -> None:
+        assert run.ctx is not None and run.planned is not None
+        ctx = run.ctx
+
+        def after_group(group: list[Resource]) -> None:
+            if (on_pending and any(r.kind == "connection" for r in group)
+                    and ctx.outputs.connection_status == "PENDING"):
+                on_pending(ctx)
+
+        progress = progress_for(run.path) if progress_for else None
+        run.result = apply_planned(ctx, run.planned, progress=progress, after_group=after_group)
+
+    _gather(make, runs)
+    return runs

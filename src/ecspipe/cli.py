@@ -11,15 +11,17 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ecspipe import __version__
-from ecspipe.app import App
-from ecspipe.errors import ConfigError, EcspipeError
+from ecspipe.errors import EcspipeError
+
+if TYPE_CHECKING:
+    from ecspipe.app import App
+    from ecspipe.resources.base import Context
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -27,12 +29,45 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 _current: dict[str, App] = {}
 
 
-def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """-c/--profile/--region/--endpoint-url/-v, shared by every command that reads AWS."""
+def _config_files(values: tuple[str, ...]) -> tuple[str, ...]:
+    """-c values as files: a directory stands for every *.yaml / *.yml in it, sorted."""
+    from ecspipe.errors import UserError
 
-    @click.option("-c", "--config", "config_path", default="ecspipe.yaml", show_default=True,
-                  envvar="ECSPIPE_CONFIG", metavar="FILE",
-                  help="Configuration file (env ECSPIPE_CONFIG).")
+    files: list[str] = []
+    for value in values or ("ecspipe.yaml",):
+        if os.path.isdir(value):
+            found = sorted(os.path.join(value, n) for n in os.listdir(value)
+                           if n.endswith((".yaml", ".yml"))
+                           and os.path.isfile(os.path.join(value, n)))
+            if not found:
+                raise UserError(f"-c {value}: the directory holds no *.yaml or *.yml file",
+                                hint="pass config files, or a directory of them")
+            files.extend(found)
+        else:
+            files.append(value)
+    duplicates = sorted({f for f in files if files.count(f) > 1})
+    if duplicates:
+        raise UserError(f"-c: {', '.join(duplicates)} given more than once",
+                        hint="pass each config file once")
+    return tuple(files)
+
+
+def common_options(fn: Callable[..., Any] | None = None, *,
+                   many: bool = False) -> Any:
+    """-c/--profile/--region/--endpoint-url/-v, shared by every command that reads AWS.
+
+    With `many`, -c may be repeated or name a directory (several pipelines in one run).
+    """
+    if fn is None:
+        return functools.partial(common_options, many=many)
+
+    config_help = ("Configuration file (env ECSPIPE_CONFIG); repeat -c, or pass a directory, "
+                   "for several pipelines." if many else
+                   "Configuration file (env ECSPIPE_CONFIG).")
+
+    @click.option("-c", "--config", "config_paths", default=("ecspipe.yaml",),
+                  multiple=True, show_default=True, envvar="ECSPIPE_CONFIG",
+                  metavar="FILE" + ("|DIR" if many else ""), help=config_help)
     @click.option("--profile", default=None, envvar="AWS_PROFILE", show_envvar=True,
                   help="AWS profile to use.")
     @click.option("--region", default=None, help="Override the config's region.")
@@ -40,15 +75,24 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                   metavar="URL", help="AWS endpoint, e.g. the sandbox's http://127.0.0.1:4566.")
     @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and more detail.")
     @functools.wraps(fn)
-    def wrapper(config_path: str, profile: str | None, region: str | None,
+    def wrapper(config_paths: tuple[str, ...], profile: str | None, region: str | None,
                 endpoint_url: str | None, verbose: bool, **kwargs: Any) -> Any:
-        app = App(config_path=config_path, profile=profile, region=region,
-                  endpoint_url=endpoint_url, verbose=verbose)
+        from ecspipe.app import App
+
+        app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose)
+        _current["app"] = app  # -v applies to errors in the -c values too
         ctx = click.get_current_context()
         if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
             for key, value in ctx.obj.items():
                 setattr(app, key, value)
-        _current["app"] = app
+        paths = _config_files(config_paths)
+        if len(paths) > 1 and not many:
+            from ecspipe.errors import UserError
+
+            raise UserError(f"`{ctx.info_name}` works on one pipeline, but -c gives "
+                            f"{len(paths)} config files",
+                            hint="pass one config file (several are for validate, plan and up)")
+        app.config_path, app.config_paths = paths[0], paths
         return fn(app, **kwargs)
 
     return wrapper
@@ -77,63 +121,132 @@ def cli() -> None:
 
 
 @cli.command()
-@common_options
+@common_options(many=True)
 @output_option
 def validate(app: App, output: str) -> None:
-    """Check the config offline and print the resource names."""
+    """Check the config(s) offline and print the resource names."""
+    from ecspipe import render
+    from ecspipe.app import load_all
+
+    apps = app.per_config()
+    load_all(apps)  # every problem of every file at once
+    if output == "json":
+        items = [{"config": a.config_path, "valid": True, "names": a.offline_names().summary()}
+                 for a in apps]
+        render.emit_json(items[0] if len(items) == 1 else {"valid": True, "configs": items})
+        return
+    for a in apps:
+        render.out(f"{a.config_path}: valid", style="bold green")
+        for key, value in a.offline_names().summary().items():
+            render.out(f"  {key:<16} {value}")
+    if not all(a.config.account_id for a in apps):
+        render.err("note: the bucket name includes the AWS account ID, resolved at `plan`/`up`")
+
+
+def _action_required(*ctxs: Context) -> None:
     from ecspipe import render
 
-    names = app.offline_names()
-    if output == "json":
-        render.emit_json({"valid": True, "names": names.summary()})
-        return
-    render.out(f"{app.config_path}: valid", style="bold green")
-    for key, value in names.summary().items():
-        render.out(f"  {key:<16} {value}")
-    if not app.config.account_id:
-        render.err("note: the bucket name includes the AWS account ID, resolved at `plan`/`up`")
+    ctx = ctxs[0]
+    if len(ctxs) == 1:
+        what = f"connection {ctx.names.connection} is"
+    else:
+        what = f"connections {', '.join(c.names.connection for c in ctxs)} are"
+    providers = sorted({c.config.source.provider for c in ctxs})
+    render.action_required(
+        f"{what} PENDING: a person must complete the {'/'.join(providers)} handshake in the "
+        "console (until then, runs fail at the Source stage)",
+        ctx.names.connections_console_url,
+    )
+
+
+def _waiter(app: App, timeout: float) -> Callable[[Context], None]:
+    """What --wait-connection does once a pipeline's connection is PENDING."""
+    from ecspipe import app as core
+    from ecspipe import render
+
+    def wait(ctx: Context) -> None:
+        _action_required(ctx)
+        render.err(f"waiting up to {int(timeout)}s for connection {ctx.names.connection} to "
+                   "become AVAILABLE …")
+        core.wait_connection(ctx, timeout, app.sleep, app.clock)
+        render.err(f"connection {ctx.names.connection} is AVAILABLE", style="green")
+
+    return wait
+
+
+def _title(ctx: Context, apply: bool) -> str:
+    title = "ecspipe up" if apply else "ecspipe plan (nothing is changed)"
+    return f"{title}: pipeline {ctx.names.pipeline} in {ctx.names.region}, " \
+        f"account {ctx.names.account}"
 
 
 def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
                 wait_connection: bool = False, timeout: float = 2700.0,
                 serial: bool = False) -> None:
+    if len(app.config_paths) > 1:
+        _plan_or_up_many(app, apply, output, adopt, wait_connection, timeout)
+        return
     from ecspipe import app as core
     from ecspipe import render
 
     progress = render.progress if output == "text" else None
     ctx = app.context(preflight=True, adopt=adopt)
-
-    def action_required() -> None:
-        render.action_required(
-            f"connection {ctx.names.connection} is PENDING: a person must complete the "
-            f"{ctx.config.source.provider} handshake in the console (until then, runs fail "
-            "at the Source stage)",
-            ctx.names.connections_console_url,
-        )
-
-    def wait(ctx_: object) -> None:
-        action_required()
-        render.err(f"waiting up to {int(timeout)}s for the connection to become AVAILABLE …")
-        core.wait_connection(ctx, timeout, app.sleep, app.clock)
-        render.err("connection is AVAILABLE", style="green")
-
     result = core.plan_or_up(ctx, apply=apply, workers=1 if serial else 4,
-                             progress=progress, on_pending=wait if wait_connection else None)
+                             progress=progress,
+                             on_pending=_waiter(app, timeout) if wait_connection else None)
     if output == "json":
         render.emit_json(result.to_json(ctx))
     else:
-        title = "ecspipe up" if apply else "ecspipe plan (nothing is changed)"
-        render.changes(result.changes, f"{title}: pipeline {ctx.names.pipeline} in "
-                       f"{ctx.names.region}, account {ctx.names.account}")
+        render.changes(result.changes, _title(ctx, apply))
         render.summary(result.counts(), applied=apply)
     if ctx.outputs.connection_status == "PENDING":
-        action_required()
+        _action_required(ctx)
         if apply:
             render.err("then run `ecspipe release --wait` (or push to the branch)")
 
 
+def _plan_or_up_many(app: App, apply: bool, output: str, adopt: bool,
+                     wait_connection: bool, timeout: float) -> None:
+    """Several pipelines in one run; see app.plan_or_up_many."""
+    from ecspipe import render
+    from ecspipe.app import _raise_for, plan_or_up_many
+
+    apps = app.per_config()
+    names = {a.config_path: a for a in apps}
+
+    def progress_for(path: str) -> Callable[..., None] | None:
+        if output != "text":
+            return None
+        label = f"[{names[path].config.name}] "
+        return lambda event, change: render.progress(event, change, prefix=label)
+
+    runs = plan_or_up_many(apps, apply=apply, adopt=adopt, progress_for=progress_for,
+                           on_pending=_waiter(app, timeout) if wait_connection else None)
+    done = [r for r in runs if r.error is None and r.ctx is not None and r.result is not None]
+    if output == "json":
+        render.emit_json({"pipelines": [
+            {"config": r.path, **r.result.to_json(r.ctx)} for r in done  # type: ignore[union-attr]
+        ]})
+    else:
+        totals: dict[str, int] = {}
+        for r in done:
+            assert r.ctx is not None and r.result is not None
+            render.changes(r.result.changes, _title(r.ctx, apply))
+            for action, count in r.result.counts().items():
+                totals[action] = totals.get(action, 0) + count
+            render.out("")
+        render.out(f"{len(done)} pipelines", style="bold")
+        render.summary(totals, applied=apply)
+        pending = [r.ctx for r in done if r.ctx and r.ctx.outputs.connection_status == "PENDING"]
+        if pending:
+            _action_required(*pending)
+        if pending and apply:
+            render.err("then run `ecspipe release --wait -c FILE` for each (or push to the branch)")
+    _raise_for(runs, "failed (the others are done)")
+
+
 @cli.command()
-@common_options
+@common_options(many=True)
 @output_option
 @click.option("--serial", is_flag=True, help="Plan one resource at a time.")
 def plan(app: App, output: str, serial: bool) -> None:
@@ -142,7 +255,7 @@ def plan(app: App, output: str, serial: bool) -> None:
 
 
 @cli.command()
-@common_options
+@common_options(many=True)
 @output_option
 @click.option("--dry-run", is_flag=True, help="Only plan (same as `ecspipe plan`).")
 @click.option("--adopt", is_flag=True,
@@ -288,6 +401,8 @@ def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
             handshake_delay: float, fail_stage: str | None, rollback: bool,
             verbose: bool) -> None:
     """Run the local AWS emulator (moto + extensions) until Ctrl-C."""
+    from ecspipe.app import App
+
     _current["app"] = App(verbose=verbose)
     from ecspipe.sandbox import require_moto
 
@@ -318,9 +433,10 @@ def _report(exc: BaseException) -> int:
             raise exc  # a bug: let the traceback out
         error = translated
     if verbose:
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
-    problems = error.problems if isinstance(error, ConfigError) else None
-    render.error(error.message, error.hint, problems)
+    render.error(error.message, error.hint, error.problems)
     return error.exit_code
 
 

@@ -18,6 +18,7 @@ class EcspipeError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.problems: list[str] = []  # one line each, shown under the message
 
 
 class UserError(EcspipeError):

@@ -130,10 +130,10 @@ def summary(counts: dict[str, int], applied: bool, teardown: bool = False) -> No
     out(f"{head}: " + ", ".join(parts) + ".", style="bold")
 
 
-def progress(event: str, change: Change) -> None:
+def progress(event: str, change: Change, prefix: str = "") -> None:
     if event in ("applying", "deleting"):
         verb = {"create": "creating", "update": "updating", "delete": "deleting"}[change.action]
-        err(f"{verb} {change.kind} {change.name} …", style="dim")
+        err(f"{prefix}{verb} {change.kind} {change.name} …", style="dim")
 
 
 # ---- status ----------------------------------------------------------------------
