@@ -31,6 +31,8 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+    # Compact botocore models (modelcache.py) go to this run's temp dir, not ~/.cache.
+    monkeypatch.setenv("ECSPIPE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "models"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
 

@@ -47,10 +47,12 @@ _LOADER_LOCK = threading.Lock()
 def _botocore_session(profile: str | None) -> Any:
     import botocore.session
 
+    from ecspipe import modelcache
+
     session = botocore.session.Session(profile=profile)
     with _LOADER_LOCK:
         if not _LOADER:
-            _LOADER.append(session.get_component("data_loader"))
+            _LOADER.append(modelcache.install(session))  # compact models: see modelcache.py
         else:
             session.register_component("data_loader", _LOADER[0])
     return session
@@ -79,6 +81,7 @@ class Aws:
         self._lock = threading.Lock()
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._account_id: str | None = None
+        self._account_lock = threading.Lock()  # several pipelines ask at once: one call
 
     @property
     def session(self) -> Any:
@@ -119,9 +122,10 @@ class Aws:
 
     def account_id(self) -> str:
         """The caller's account (one STS call, cached)."""
-        if self._account_id is None:
-            self._account_id = self.client("sts").get_caller_identity()["Account"]
-        return self._account_id
+        with self._account_lock:
+            if self._account_id is None:
+                self._account_id = self.client("sts").get_caller_identity()["Account"]
+            return self._account_id
 
 
 def error_code(exc: BaseException) -> str:

@@ -1,0 +1,105 @@
+"""modelcache: compact botocore models must change nothing but their size."""
+
+from __future__ import annotations
+
+import json
+
+import botocore.session
+import pytest
+
+from ecspipe import modelcache
+
+# Every service ecspipe makes a client for (aws.Aws.client callers).
+SERVICES = ("sts", "ecs", "ecr", "s3", "logs", "iam", "codebuild", "codepipeline",
+            "codeconnections", "codestar-connections")
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1")
+
+
+def session(cache: str | None, monkeypatch: pytest.MonkeyPatch) -> botocore.session.Session:
+    monkeypatch.setenv("ECSPIPE_CACHE_DIR", cache or "off")
+    s = botocore.session.Session()
+    modelcache.install(s)
+    return s
+
+
+def test_documentation_strings_go_and_a_member_called_documentation_stays():
+    model = {
+        "documentation": "<p>About the service</p>",
+        "shapes": {
+            "Api": {"type": "structure", "documentation": "an API",
+                    "members": {"documentation": {"shape": "String",
+                                                 "documentation": "the API's docs"},
+                                "documentationUrl": {"shape": "String"}}},
+        },
+        "rules": [{"documentation": "a rule", "conditions": []}],
+    }
+    assert modelcache.strip_docs(model) == {
+        "shapes": {"Api": {"type": "structure",
+                           "members": {"documentation": {"shape": "String"},
+                                       "documentationUrl": {"shape": "String"}}}},
+        "rules": [{"conditions": []}],
+    }
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_cached_model_is_botocores_model_without_documentation(service, tmp_path,
+                                                                  monkeypatch):
+    stock = session(None, monkeypatch).get_component("data_loader")
+    writes = session(str(tmp_path), monkeypatch).get_component("data_loader")
+    reads = session(str(tmp_path), monkeypatch).get_component("data_loader")
+    for kind in ("service-2", "endpoint-rule-set-1"):
+        expected = modelcache.strip_docs(stock.load_service_model(service, kind))
+        assert writes.load_service_model(service, kind) == expected  # first run
+        assert reads.load_service_model(service, kind) == expected  # from the cache
+    prefix = stock.load_service_model(service, "service-2")["metadata"]["endpointPrefix"]
+    assert prefix in modelcache.ENDPOINT_PREFIXES
+    version = stock.determine_latest_version(service, "service-2")
+    root = modelcache.cache_root()
+    assert root is not None and str(root).startswith(str(tmp_path))
+    cached = root / service / version / "service-2.json"
+    assert len(cached.read_bytes()) < 0.6 * len(json.dumps(
+        stock.load_service_model(service, "service-2")))
+
+
+def test_clients_from_the_cache_resolve_the_same_endpoints_in_every_partition(tmp_path,
+                                                                             monkeypatch):
+    warm = session(str(tmp_path), monkeypatch)
+    for service in SERVICES:
+        warm.get_service_model(service)
+    stock, cached = session(None, monkeypatch), session(str(tmp_path), monkeypatch)
+    for service in SERVICES:
+        for region in REGIONS:
+            a = stock.create_client(service, region_name=region, aws_access_key_id="a",
+                                    aws_secret_access_key="b")
+            b = cached.create_client(service, region_name=region, aws_access_key_id="a",
+                                     aws_secret_access_key="b")
+            assert (b.meta.endpoint_url, b.meta.region_name) == \
+                (a.meta.endpoint_url, a.meta.region_name), (service, region)
+            assert b.meta.method_to_api_mapping == a.meta.method_to_api_mapping
+
+
+def test_a_damaged_cache_file_is_rewritten(tmp_path, monkeypatch):
+    session(str(tmp_path), monkeypatch).get_service_model("sts")
+    root = modelcache.cache_root()
+    assert root is not None
+    [damaged] = root.glob("sts/*/service-2.json")
+    damaged.write_text('{"metadata": ')  # cut short, e.g. a full disk
+    model = session(str(tmp_path), monkeypatch).get_service_model("sts")
+    assert "GetCallerIdentity" in model.operation_names
+    assert json.loads(damaged.read_text())["metadata"]["endpointPrefix"] == "sts"
+
+
+def test_an_unwritable_cache_falls_back_to_botocores_files(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    model = session(str(blocked), monkeypatch).get_service_model("ecs")
+    assert "DescribeServices" in model.operation_names
+    assert blocked.read_text() == "not a directory"
+
+
+def test_off_disables_the_cache(monkeypatch):
+    from botocore.loaders import JSONFileLoader
+
+    loader = session(None, monkeypatch).get_component("data_loader")
+    assert modelcache.cache_root() is None
+    assert type(loader.file_loader) is JSONFileLoader
