@@ -246,6 +246,8 @@ def load_all(apps: Sequence[App]) -> None:
         try:
             _ = app.config  # loads and validates (cached)
         except ConfigError as exc:
+            if len(apps) == 1:
+                raise
             bad += 1
             problems.append(exc.message)
             problems.extend(f"  {line}" for line in exc.problems)

@@ -13,7 +13,8 @@ On first use, each such file is written, compacted, to
 
 and later runs parse the copy. Compacting changes no behaviour: a service model
 or rule set loses only the string values of "documentation"/"documentationUrl"
-keys (a *member* called documentation is a dict and stays); endpoints.json keeps
+keys (a *member* called documentation is a dict and stays; clientContextParams,
+whose documentation botocore reads, stays whole); endpoints.json keeps
 every partition and region and the entries of ENDPOINT_PREFIXES only. The cache
 is keyed by botocore's version and FORMAT, written atomically, and any problem
 with it (unwritable, corrupt) falls back to botocore's own files. Set
@@ -28,7 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 # endpoints.json keys services by endpoint prefix (ECR's is api.ecr). A test
 # checks this covers every service ecspipe makes a client for.
 ENDPOINT_PREFIXES = frozenset({
@@ -54,10 +55,15 @@ def cache_root() -> Path | None:
     return base / f"botocore-{botocore.__version__}-v{FORMAT}"
 
 
+# Kept whole: botocore reads clientContextParams[*]["documentation"] when it resolves
+# an endpoint (botocore/model.py, ServiceModel.client_context_parameters).
+KEEP_WHOLE = frozenset({"clientContextParams"})
+
+
 def strip_docs(value: Any) -> Any:
     """The value without documentation strings (a member named documentation stays)."""
     if isinstance(value, dict):
-        return {k: strip_docs(v) for k, v in value.items()
+        return {k: v if k in KEEP_WHOLE else strip_docs(v) for k, v in value.items()
                 if not (k in DOC_KEYS and isinstance(v, str))}
     if isinstance(value, list):
         return [strip_docs(v) for v in value]

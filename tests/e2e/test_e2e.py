@@ -303,7 +303,7 @@ def test_up_creates_the_pipeline_once_release_deploys_each_commit_and_down_delet
     assert re.search(r"^\s*\+ create\s+connection\s+demo-app\s*$", first.out, re.M), show(first)
     assert "creating pipeline demo-app" in first.err, show(first)
     assert "ACTION REQUIRED" in first.err, show(first)
-    assert "connection is AVAILABLE" in first.err, show(first)
+    assert "connection demo-app is AVAILABLE" in first.err, show(first)
     assert "creating " not in first.out, show(first)
     assert "ACTION REQUIRED" not in first.out, show(first)
     assert "+ create" not in first.err, show(first)

@@ -103,3 +103,33 @@ def test_off_disables_the_cache(monkeypatch):
     loader = session(None, monkeypatch).get_component("data_loader")
     assert modelcache.cache_root() is None
     assert type(loader.file_loader) is JSONFileLoader
+
+
+CALLS = {  # one request per service, through clients made from the cache
+    "sts": lambda c: c.get_caller_identity(),
+    "ecs": lambda c: c.list_clusters(),
+    "ecr": lambda c: c.describe_repositories(),
+    "s3": lambda c: c.list_buckets(),
+    "logs": lambda c: c.describe_log_groups(),
+    "iam": lambda c: c.list_roles(),
+    "codebuild": lambda c: c.list_projects(),
+    "codepipeline": lambda c: c.list_pipelines(),
+    "codeconnections": lambda c: c.list_connections(),
+    "codestar-connections": lambda c: c.list_connections(),
+}
+
+
+def test_requests_through_cached_models_work_for_every_service(tmp_path, monkeypatch, sandbox):
+    """Endpoint resolution at call time reads more of the model than client creation
+    (S3's clientContextParams, for one): make a real request with each service."""
+    session(str(tmp_path), monkeypatch)  # fill the cache
+    stock, cached = session(None, monkeypatch), session(str(tmp_path), monkeypatch)
+    assert set(CALLS) == set(SERVICES)
+    for service, call in CALLS.items():
+        client = cached.create_client(service, region_name="us-east-1",
+                                      aws_access_key_id="a", aws_secret_access_key="b")
+        original = stock.get_service_model(service)
+        assert client.meta.service_model.client_context_parameters == \
+            original.client_context_parameters
+        response = call(client)
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 200, service
