@@ -99,8 +99,20 @@ class App:
         from ecspipe.preflight import check_account, read_service
         from ecspipe.resources.base import Context
 
-        account = check_account(self.config, self.aws)
-        facts = read_service(self.config, self.aws) if preflight else None
+        if preflight:
+            # The account (STS) and the service (ECS) are read at the same time.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                account_check = pool.submit(check_account, self.config, self.aws)
+                try:
+                    facts = read_service(self.config, self.aws)
+                except Exception:
+                    account_check.result()  # wrong credentials or account: say that first
+                    raise
+                account = account_check.result()
+        else:
+            account, facts = check_account(self.config, self.aws), None
         return Context(
             config=self.config,
             names=Names.from_config(self.config, account),
