@@ -133,12 +133,21 @@ def plan_or_up(ctx: Context, apply: bool, workers: int,
     pipeline's first execution finds the connection AVAILABLE."""
     from ecspipe.plan import run
 
+    return run(ctx, apply=apply, workers=workers, progress=progress,
+               after_group=_waiting_for_connection(ctx, on_pending))
+
+
+def _waiting_for_connection(
+    ctx: Context, on_pending: Callable[[Context], None] | None
+) -> Callable[[list[Resource]], None]:
+    """After the group holding the connection: `on_pending` if it is PENDING."""
+
     def after_group(group: list[Resource]) -> None:
         made_connection = any(r.kind == "connection" for r in group)
         if made_connection and on_pending and ctx.outputs.connection_status == "PENDING":
             on_pending(ctx)
 
-    return run(ctx, apply=apply, workers=workers, progress=progress, after_group=after_group)
+    return after_group
 
 
 def wait_connection(ctx: Context, timeout: float, sleep: Callable[[float], None],
@@ -218,17 +227,14 @@ def _gather(fn: Callable[[PipelineRun], None], runs: Sequence[PipelineRun]) -> N
 
 
 def _raise_for(runs: Sequence[PipelineRun], what: str) -> None:
-    failed = [r for r in runs if r.error is not None]
-    if not failed:
+    errors = [r.error for r in runs if r.error is not None]
+    if not errors:
         return
-    if len(failed) == 1:
-        raise failed[0].error  # type: ignore[misc]
-    worst = max(failed, key=lambda r: r.error.exit_code)  # type: ignore[union-attr]
-    error = type(worst.error)(  # type: ignore[misc, union-attr]
-        f"{len(failed)} of {len(runs)} pipelines {what}",
-        hint=worst.error.hint,  # type: ignore[union-attr]
-    )
-    error.problems = [r.error.message for r in failed]  # type: ignore[union-attr]
+    if len(errors) == 1:
+        raise errors[0]
+    worst = max(errors, key=lambda e: e.exit_code)
+    error = type(worst)(f"{len(errors)} of {len(runs)} pipelines {what}", hint=worst.hint)
+    error.problems = [e.message for e in errors]
     raise error
 
 
@@ -297,15 +303,9 @@ def plan_or_up_many(apps: Sequence[App], apply: bool, adopt: bool = False,
 
     def make(run: PipelineRun) -> None:
         assert run.ctx is not None and run.planned is not None
-        ctx = run.ctx
-
-        def after_group(group: list[Resource]) -> None:
-            if (on_pending and any(r.kind == "connection" for r in group)
-                    and ctx.outputs.connection_status == "PENDING"):
-                on_pending(ctx)
-
         progress = progress_for(run.path) if progress_for else None
-        run.result = apply_planned(ctx, run.planned, progress=progress, after_group=after_group)
+        run.result = apply_planned(run.ctx, run.planned, progress=progress,
+                                   after_group=_waiting_for_connection(run.ctx, on_pending))
 
     _gather(make, runs)
     return runs
