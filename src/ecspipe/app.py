@@ -6,6 +6,7 @@ return data (results, plans) and raise EcspipeError; rendering is render.py's.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
     from ecspipe.retry import Retrier
 
 
+def sleep_and_collect(seconds: float) -> None:
+    """time.sleep, with the garbage collector back on (cli.main starts without it)."""
+    if not gc.isenabled():
+        gc.enable()
+    time.sleep(seconds)
+
+
 # Pipelines prepared and applied at once in a several-config run, and the
 # concurrent planning steps of each: together they size the connection pool.
 PIPELINES_AT_ONCE = 8
@@ -39,7 +47,7 @@ class App:
     region: str | None = None
     endpoint_url: str | None = None
     verbose: bool = False
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = sleep_and_collect
     clock: Callable[[], float] = time.monotonic
     # Hooks registered on every boto3 client (tests count or fault requests with them).
     client_hooks: list[tuple[str, Callable]] = field(default_factory=list)

@@ -9,6 +9,7 @@ resource ecspipe does not own). A user error never shows a traceback unless -v.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -403,6 +404,7 @@ def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
     """Run the local AWS emulator (moto + extensions) until Ctrl-C."""
     from ecspipe.app import App
 
+    gc.enable()  # a long-running server (main() turns it off for short commands)
     _current["app"] = App(verbose=verbose)
     from ecspipe.sandbox import require_moto
 
@@ -466,6 +468,11 @@ def main(argv: list[str] | None = None) -> None:
     every module botocore and pydantic loaded, which costs 40-150 ms and cleans
     up nothing that outlives the process (worker pools are joined by then).
     """
+    # No cyclic GC while the command starts: importing pydantic and botocore and
+    # making clients allocates a lot and frees little, and the collector's passes
+    # cost ~20% of a short command. App.sleep turns it back on the first time a
+    # command waits (a poll, a backoff), so long-running commands collect as usual.
+    gc.disable()
     code = run(argv)
     try:
         sys.stdout.flush()
