@@ -7,6 +7,7 @@ return data (results, plans) and raise EcspipeError; rendering is render.py's.
 from __future__ import annotations
 
 import gc
+import importlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -108,11 +109,13 @@ class App:
         from ecspipe.resources.base import Context
 
         if preflight:
-            # The account (STS) and the service (ECS) are read at the same time.
+            # The account (STS) and the service (ECS) are read at the same time, and
+            # the planning modules are imported while those requests are in flight.
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            with ThreadPoolExecutor(max_workers=2) as pool:
                 account_check = pool.submit(check_account, self.config, self.aws)
+                pool.submit(importlib.import_module, "ecspipe.plan")
                 try:
                     facts = read_service(self.config, self.aws)
                 except Exception:
