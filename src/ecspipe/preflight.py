@@ -8,7 +8,7 @@ deployment controller ecspipe cannot drive, another account than the config's.
 
 from __future__ import annotations
 
-from ecspipe.aws import Aws
+from ecspipe.aws import Aws, is_error
 from ecspipe.config import Config
 from ecspipe.errors import UserError
 from ecspipe.facts import ServiceFacts
@@ -31,15 +31,18 @@ def read_service(config: Config, aws: Aws) -> ServiceFacts:
     cluster_name = config.service.cluster_name
     service_name = config.service.service_name
 
-    clusters = ecs.describe_clusters(clusters=[cluster_ref])
-    cluster = next(iter(clusters.get("clusters", [])), None)
-    if cluster is None or cluster.get("status") != "ACTIVE":
-        state = "is not ACTIVE" if cluster else "does not exist"
-        raise UserError(
-            f"service.cluster: ECS cluster {cluster_name!r} {state} in {config.region}",
-            hint="check the cluster name and region (`aws ecs list-clusters`)",
-        )
-    services = ecs.describe_services(cluster=cluster["clusterArn"], services=[config.service.name])
+    # No DescribeClusters: DescribeServices names the cluster's ARN, and answers
+    # ClusterNotFoundException for a cluster that does not exist or is INACTIVE.
+    try:
+        services = ecs.describe_services(cluster=cluster_ref, services=[config.service.name])
+    except Exception as exc:
+        if is_error(exc, "ClusterNotFoundException"):
+            raise UserError(
+                f"service.cluster: ECS cluster {cluster_name!r} does not exist (or is not "
+                f"ACTIVE) in {config.region}",
+                hint="check the cluster name and region (`aws ecs list-clusters`)",
+            ) from exc
+        raise
     service = next(iter(services.get("services", [])), None)
     # A missing service is reported in `failures` (reason MISSING), not raised.
     if service is None or service.get("status") != "ACTIVE":
@@ -91,8 +94,8 @@ def read_service(config: Config, aws: Aws) -> ServiceFacts:
         None,
     )
     return ServiceFacts(
-        cluster_name=cluster["clusterName"],
-        cluster_arn=cluster["clusterArn"],
+        cluster_name=service["clusterArn"].rsplit("/", 1)[-1],
+        cluster_arn=service["clusterArn"],
         service_name=service["serviceName"],
         service_arn=service["serviceArn"],
         task_definition_arn=task_definition["taskDefinitionArn"],
