@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test demo lint bench awscli clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,20 @@ lint: $(STAMP)     ## ruff and mypy
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-bench: $(STAMP)    ## speed goals: startup time, API calls per command
-	$(BIN)/python bench/bench.py
+AWSCLI_VENV := .venv-awscli
+AWSCLI      := $(AWSCLI_VENV)/bin/aws
+BENCH_ARGS  ?=
+
+# The AWS CLI v1 for bench/baseline_awscli.sh, in a venv of its own: it pins botocore.
+$(AWSCLI):
+	test -x $(AWSCLI_VENV)/bin/python || $(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet "awscli==1.46.3"
+
+awscli: $(AWSCLI)  ## the AWS CLI (v1) used by the benchmark's baseline, in .venv-awscli
+
+bench: $(STAMP) $(AWSCLI)  ## speed goals vs. an AWS CLI baseline, against a local sandbox -> bench/RESULTS.md
+	$(BIN)/python bench/bench.py --aws $(AWSCLI) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .demo
+	rm -rf $(VENV) $(AWSCLI_VENV) .pytest_cache .ruff_cache .mypy_cache .demo .bench
