@@ -125,3 +125,22 @@ def test_seed_signs_with_fake_credentials_so_it_can_never_touch_real_aws():
     credentials = seed_module._session("us-east-1").get_credentials()
 
     assert (credentials.access_key, credentials.secret_key) == ("testing", "testing")
+
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "false"), ("true", "true")])
+def test_the_sandbox_does_not_fill_ec2_with_default_amis_unless_asked(preset, expected):
+    """moto's ~4000 default AMIs cost 3 s of CPU after every start and reset, and
+    ECS makes an EC2 backend: install() turns them off unless the user chose."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MOTO_EC2_LOAD_DEFAULT_AMIS"}
+    if preset is not None:
+        env["MOTO_EC2_LOAD_DEFAULT_AMIS"] = preset
+    code = ("import os; from ecspipe import sandbox; sandbox.install(); "
+            "print(os.environ['MOTO_EC2_LOAD_DEFAULT_AMIS'])")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.strip() == expected, done.stderr

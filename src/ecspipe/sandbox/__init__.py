@@ -23,6 +23,8 @@ in `settings.SETTINGS`.
 
 from __future__ import annotations
 
+import os
+
 from ecspipe.errors import UserError
 
 _installed = False
@@ -45,6 +47,9 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    # moto makes an EC2 backend for ECS, and by default fills it with ~4000 AMIs:
+    # 3 s of CPU after every start and every reset, for images nothing here uses.
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     require_moto()
     from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, s3
 
