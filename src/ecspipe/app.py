@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ecspipe.errors import ConfigError, EcspipeError, UserError
 
@@ -206,30 +206,15 @@ class PipelineRun:
     error: EcspipeError | None = None
 
 
-def _labelled(path: str, fn: Callable[[], Any]) -> Any:
-    """Run fn; an error names the config file it belongs to."""
-    from ecspipe.aws import translate
-
-    try:
-        return fn()
-    except EcspipeError as exc:
-        exc.message = f"{path}: {exc.message}"
-        raise
-    except Exception as exc:
-        error = translate(exc)
-        if error is None:
-            raise
-        error.message = f"{path}: {error.message}"
-        raise error from exc
-
-
 def _gather(fn: Callable[[PipelineRun], None], runs: Sequence[PipelineRun]) -> None:
     """fn on every run, PIPELINES_AT_ONCE at a time; an EcspipeError is kept on its run."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from ecspipe.plan import about
+
     def one(run: PipelineRun) -> None:
         try:
-            _labelled(run.path, lambda: fn(run))
+            about(run.path, lambda: fn(run), ours_too=True)
         except EcspipeError as exc:
             run.error = exc
 

@@ -84,11 +84,14 @@ class Result:
         return data
 
 
-def _about(label: str, fn: Callable[[], Any]) -> Any:
-    """Run one resource's step; an AWS failure names the resource it happened to."""
+def about(label: str, fn: Callable[[], Any], ours_too: bool = False) -> Any:
+    """Run fn; an AWS failure (and with `ours_too`, ecspipe's own errors) names `label`:
+    the resource a step was for, or the config file of a pipeline."""
     try:
         return fn()
-    except EcspipeError:
+    except EcspipeError as exc:
+        if ours_too:
+            exc.message = f"{label}: {exc.message}"
         raise
     except Exception as exc:
         error = translate(exc)
@@ -132,7 +135,7 @@ def plan(ctx: Context, workers: int = 8) -> Planned:
 
     def plan_one(resource: Resource) -> Change:
         try:
-            return _about(resource.kind, lambda: resource.plan(ctx, read))
+            return about(resource.kind, lambda: resource.plan(ctx, read))
         finally:
             if resource.kind == "connection":
                 known.set()
@@ -154,7 +157,7 @@ def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Pr
         if change.writes:
             if progress:
                 progress("applying", change)
-            _about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
+            about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
         if progress:
             progress("done", change)
 
@@ -193,7 +196,7 @@ def teardown(
     read, write = Reader(ctx.aws), Writer(ctx.aws)
     order = delete_order()
     # Planning only reads, so it may run concurrently; deleting may not.
-    changes = _map(workers, lambda r: _about(r.kind, lambda: r.plan_delete(ctx, read)), order)
+    changes = _map(workers, lambda r: about(r.kind, lambda: r.plan_delete(ctx, read)), order)
     planned = list(zip(order, changes, strict=True))
     result = Result(changes=[c for _, c in planned], applied=False)
     if not apply or not result.has_changes:
@@ -206,7 +209,7 @@ def teardown(
         if change.action == "delete":
             if progress:
                 progress("deleting", change)
-            _about(f"{change.kind} {change.name}", partial(resource.delete, ctx, change, write))
+            about(f"{change.kind} {change.name}", partial(resource.delete, ctx, change, write))
         if progress:
             progress("done", change)
     return result

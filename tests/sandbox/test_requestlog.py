@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_server import STARTUP_TIMEOUT, ServerProcess
+from test_server import ServerProcess, _serve_in_a_thread
 
 from ecspipe.sandbox.requestlog import (
     RequestLog,
@@ -782,31 +782,6 @@ def test_a_pipeline_created_again_after_a_reset_has_only_its_new_execution(clien
 
 
 # --- in the server's process ------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _serve_in_a_thread(**kwargs: Any):
-    """serve(port=0, **kwargs) in this process; yields its URL, stops it after."""
-    from ecspipe.sandbox import server as server_module
-
-    urls: list[str] = []
-    ready = threading.Event()
-
-    def on_ready(url: str) -> None:
-        urls.append(url)
-        ready.set()
-
-    thread = threading.Thread(
-        target=server_module.serve, kwargs={"port": 0, "ready": on_ready, **kwargs}
-    )
-    thread.start()
-    try:
-        assert ready.wait(STARTUP_TIMEOUT), "serve() never called ready"
-        yield urls[0]
-    finally:
-        server_module.request_stop()
-        thread.join(30)
-    assert not thread.is_alive(), "serve() did not return after request_stop()"
 
 
 def test_reset_restores_the_settings_the_server_started_with_and_wipes_extension_state(aws):

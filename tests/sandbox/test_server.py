@@ -315,8 +315,9 @@ def test_the_sandbox_command_reports_a_port_in_use_with_exit_code_2(capsys):
 
 
 @contextlib.contextmanager
-def _serve_in_a_thread():
-    """serve() on a free port in this process; yields its URL, stops it after."""
+def _serve_in_a_thread(**kwargs):
+    """serve(port=0, **kwargs) in this process, unseeded unless asked; yields its URL,
+    stops it after."""
     from ecspipe.sandbox import server as server_module
 
     urls: list[str] = []
@@ -327,7 +328,8 @@ def _serve_in_a_thread():
         ready.set()
 
     thread = threading.Thread(
-        target=server_module.serve, kwargs={"port": 0, "seed": False, "ready": on_ready}
+        target=server_module.serve,
+        kwargs={"port": 0, "seed": False, "ready": on_ready, **kwargs},
     )
     thread.start()
     try:
