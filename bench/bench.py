@@ -446,9 +446,23 @@ class Bench:
                                     "ecspipe validate -c config.example.yaml", counted=False)
         aws = self.measurement("aws_version", "aws --version (AWS CLI start-up)",
                                "aws --version", counted=False)
+        # Floors of the stack: what click alone, and click + pydantic + PyYAML with one
+        # model, cost before ecspipe does anything (context for --help and validate).
+        click_floor = self.measurement("click_floor", "python: import click",
+                                       "python -c 'import click'", counted=False)
+        stack_floor = self.measurement(
+            "stack_floor", "python: import click, yaml, pydantic + one model",
+            "python -c 'import click, yaml, pydantic; class M(pydantic.BaseModel): ...'",
+            counted=False)
         python = str(Path(self.ecspipe).parent / "python")
+        stack = ("import os; os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'; "
+                 "import click, yaml, pydantic\n"
+                 "class M(pydantic.BaseModel):\n    name: str\n"
+                 "M(name='x'); os._exit(0)")
         for _ in range(n):
             self.timed(floor, [python, "-c", "pass"])
+            self.timed(click_floor, [python, "-c", "import click, os; os._exit(0)"])
+            self.timed(stack_floor, [python, "-c", stack])
             self.timed(helps, self.ecspipe_cmd("--help"))
             self.timed(validate, self.ecspipe_cmd("validate", "-c", str(CONFIG)))
             self.timed(aws, [str(self.o.aws), "--version"])
@@ -615,9 +629,12 @@ class Bench:
             floor = self.m["python"].median
             target.by = f"+{fmt_s(measurement.median - limit)} ({pct_over(measurement.median, limit)})"
             target.why = (f"the Python interpreter alone (`python -c pass`, same venv) takes "
-                          f"{fmt_s(floor)} in this run; the slowest top-level imports of the "
-                          f"command (`python -X importtime`, one untimed run): "
-                          + self.slow_imports(args))
+                          f"{fmt_s(floor)} in this run, importing click "
+                          f"{fmt_s(self.m['click_floor'].median)}, and click, PyYAML and "
+                          f"pydantic with a one-field model (the stack's floor for "
+                          f"`validate`) {fmt_s(self.m['stack_floor'].median)}; the slowest "
+                          f"top-level imports of the command (`python -X importtime`, one "
+                          f"untimed run): " + self.slow_imports(args))
         return target
 
     def ratio_target(self, name: str, ours: Measurement, base: Measurement,
@@ -863,8 +880,10 @@ class Report:
 
     def startup(self) -> str:
         rows = [(m.label, m.time_text(), len(m.samples)) for m in
-                (self.m[k] for k in ("help", "validate", "python", "aws_version"))]
-        return ("## 1. CLI start-up\n\nNo AWS requests. The interpreter and the AWS CLI's "
+                (self.m[k] for k in ("help", "validate", "python", "click_floor",
+                                     "stack_floor", "aws_version"))]
+        return ("## 1. CLI start-up\n\nNo AWS requests. The interpreter, the stack's imports "
+                "(click; click + PyYAML + pydantic with one model) and the AWS CLI's "
                 "start-up are context, not targets.\n\n"
                 + self.table(("command", "median (min–max)", "runs"), rows))
 
