@@ -66,8 +66,10 @@ def common_options(fn: Callable[..., Any] | None = None, *,
                    "for several pipelines." if many else
                    "Configuration file (env ECSPIPE_CONFIG).")
 
+    # click.Path: ECSPIPE_CONFIG is split on os.pathsep (a.yaml:b.yaml), not on
+    # whitespace, so a path with spaces stays one path.
     @click.option("-c", "--config", "config_paths", default=("ecspipe.yaml",),
-                  multiple=True, show_default=True, envvar="ECSPIPE_CONFIG",
+                  type=click.Path(), multiple=True, show_default=True, envvar="ECSPIPE_CONFIG",
                   metavar="FILE" + ("|DIR" if many else ""), help=config_help)
     @click.option("--profile", default=None, envvar="AWS_PROFILE", show_envvar=True,
                   help="AWS profile to use.")

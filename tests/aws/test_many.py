@@ -149,3 +149,24 @@ def test_the_same_file_twice_is_a_user_error(configs, ecspipe):
     result = ecspipe("plan", "-c", one, "-c", one)
     assert result.code == 2, result
     assert "given more than once" in result.err
+
+
+def test_ecspipe_config_holds_paths_with_spaces_and_several_split_on_pathsep(
+        configs, ecspipe, monkeypatch):
+    import os
+
+    spaced = configs / "with space"
+    spaced.mkdir()
+    one = spaced / "multi 01.yaml"
+    one.write_text((configs / "multi-01.yaml").read_text())
+    monkeypatch.setenv("ECSPIPE_CONFIG", str(one))
+    alone = ecspipe("validate", "-o", "json")
+    assert alone.code == 0, alone
+    assert alone.json()["names"]["pipeline"] == "multi-01"
+
+    monkeypatch.setenv("ECSPIPE_CONFIG", os.pathsep.join(
+        [str(one), str(configs / "multi-02.yaml")]))
+    both = ecspipe("validate", "-o", "json")
+    assert both.code == 0, both
+    assert [c["config"] for c in both.json()["configs"]] == [
+        str(one), str(configs / "multi-02.yaml")]
