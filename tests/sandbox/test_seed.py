@@ -144,3 +144,21 @@ def test_the_sandbox_does_not_fill_ec2_with_default_amis_unless_asked(preset, ex
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.stdout.strip() == expected, done.stderr
+
+
+def test_moto_routes_requests_without_listing_its_package_each_time(monkeypatch):
+    import os
+
+    from moto import backends
+
+    from ecspipe import sandbox
+
+    sandbox.install()
+    listed = backends.list_of_moto_modules()
+    assert "s3" in listed and "ecs" in listed and "__pycache__" not in listed
+
+    def no_listdir(path):
+        raise AssertionError(f"listed {path} again")
+
+    monkeypatch.setattr(os, "listdir", no_listdir)
+    assert backends.list_of_moto_modules() == listed

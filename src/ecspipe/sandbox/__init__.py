@@ -53,9 +53,29 @@ def install() -> None:
     require_moto()
     from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, s3
 
+    _cache_module_list()
+
     connections.install()
     codebuild.install()
     codepipeline.install()
     ecs.install()
     s3.install()
     _installed = True
+
+
+
+def _cache_module_list() -> None:
+    """moto's server lists its own package directory (~170 listdir/isdir calls) twice
+    per request, under a lock that serialises every request, to route it. The list
+    never changes while the process runs: compute it once."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "ecspipe_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules.ecspipe_cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules
