@@ -144,8 +144,8 @@ def plan_or_up(ctx: Context, apply: bool, workers: int,
     pipeline's first execution finds the connection AVAILABLE."""
     from ecspipe.plan import run
 
-    return run(ctx, apply=apply, workers=workers, progress=progress,
-               after_group=_waiting_for_connection(ctx, on_pending))
+    return run(ctx, apply=apply, workers=workers, plan_workers=1 if workers <= 1 else PLAN_WORKERS,
+               progress=progress, after_group=_waiting_for_connection(ctx, on_pending))
 
 
 def _waiting_for_connection(
@@ -242,9 +242,13 @@ def check_distinct(apps: Sequence[App]) -> None:
         config = app.config
         for what, value in (("name", config.name),
                             ("image.repository", config.image.repository or config.name)):
-            key = (config.region, what, value)
+            # IAM role names come from `name` alone and IAM is global: a name may
+            # not repeat even across regions. ECR repositories are regional.
+            where = "" if what == "name" else config.region
+            key = (where, what, value)
             if key in seen:
-                clashes.append(f"{app.config_path}: {what} {value!r} in {config.region} is also "
+                scope = f"in {where}" if where else "(IAM role names are account-wide)"
+                clashes.append(f"{app.config_path}: {what} {value!r} {scope} is also "
                                f"in {seen[key]}")
             seen.setdefault(key, app.config_path)
     if clashes:

@@ -90,7 +90,7 @@ def test_two_configs_naming_the_same_resources_are_refused(configs, ecspipe, cal
     clash.write_text((configs / "multi-01.yaml").read_text())
     result = ecspipe("validate", "-c", str(configs))
     assert result.code == 2, result
-    assert "name 'multi-01' in us-east-1 is also in" in result.err
+    assert "name 'multi-01' (IAM role names are account-wide) is also in" in result.err
     assert "image.repository 'multi-01'" in result.err
     assert calls.ops == []
 
@@ -170,3 +170,13 @@ def test_ecspipe_config_holds_paths_with_spaces_and_several_split_on_pathsep(
     assert both.code == 0, both
     assert [c["config"] for c in both.json()["configs"]] == [
         str(one), str(configs / "multi-02.yaml")]
+
+
+def test_one_name_in_two_regions_is_refused_as_iam_roles_are_account_wide(configs, ecspipe):
+    west = configs / "west.yaml"
+    west.write_text((configs / "multi-01.yaml").read_text().replace(
+        "region: us-east-1", "region: eu-west-1", 1))
+    result = ecspipe("validate", "-c", str(configs / "multi-01.yaml"), "-c", str(west))
+    assert result.code == 2, result
+    assert "name 'multi-01' (IAM role names are account-wide) is also in" in result.err
+    assert "image.repository" not in result.err  # ECR repositories are regional
