@@ -119,7 +119,7 @@ class Planned:
         return Result(changes=[c for group in self.groups for _, c in group])
 
 
-def plan(ctx: Context, workers: int = 8) -> Planned:
+def plan(ctx: Context, workers: int) -> Planned:
     """Plan every resource (reads only), all of them concurrently.
 
     Planning needs nothing a write makes, only the connection's ARN, which its own
@@ -170,7 +170,8 @@ def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Pr
     return result
 
 
-def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
+def run(ctx: Context, apply: bool, workers: int, plan_workers: int,
+        progress: Progress | None = None,
         after_group: Callable[[list[Resource]], None] | None = None) -> Result:
     """Plan every resource (reads only), then, when `apply`, make the changes group by group.
 
@@ -178,7 +179,7 @@ def run(ctx: Context, apply: bool, workers: int = 4, progress: Progress | None =
     untouched. A value that only exists after a write (a new connection's ARN) is
     planned as PENDING; apply builds its documents from the outputs then known.
     """
-    planned = plan(ctx, workers=1 if workers <= 1 else 8)
+    planned = plan(ctx, workers=plan_workers)
     if not apply:
         result = planned.result
         if progress:
