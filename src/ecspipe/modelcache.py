@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +82,12 @@ def trim_endpoints(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _compact(relative: str, data: Any) -> Any | None:
-    """The compact form of a botocore data file, or None when it is not one we compact."""
+def _compactor(relative: str) -> Callable[[Any], Any] | None:
+    """How to compact a botocore data file, or None when it is not one we compact."""
     if relative == "endpoints":
-        return trim_endpoints(data)
+        return trim_endpoints
     if relative.rsplit("/", 1)[-1] in COMPACTED:
-        return strip_docs(data)
+        return strip_docs
     return None
 
 
@@ -102,6 +103,9 @@ def file_loader(root: Path) -> Any:
             if not absolute.startswith(builtin):
                 return super().load_file(file_path)  # the user's own models: as they are
             relative = absolute[len(builtin):].replace(os.sep, "/")
+            compact = _compactor(relative)
+            if compact is None:  # small files (partitions, paginators, ...): as they are
+                return super().load_file(file_path)
             cached = root / f"{relative}.json"
             try:
                 return json.loads(cached.read_bytes())
@@ -110,11 +114,9 @@ def file_loader(root: Path) -> Any:
             data = super().load_file(file_path)
             if data is None:
                 return None
-            compact = _compact(relative, data)
-            if compact is None:
-                return data
-            _write(cached, compact)
-            return compact
+            data = compact(data)
+            _write(cached, data)
+            return data
 
     return CompactModelLoader()
 
