@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point.
 
     Exits with os._exit after flushing: a normal interpreter shutdown tears down
-    every module botocore and pydantic loaded, which costs 40-150 ms and cleans
+    every module botocore and pydantic loaded, which costs up to ~0.3 s and cleans
     up nothing that outlives the process (worker pools are joined by then).
     """
     # No cyclic GC while the command starts: importing pydantic and botocore and
