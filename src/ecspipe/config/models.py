@@ -1,0 +1,426 @@
+"""The pydantic models of ecspipe.yaml: what each section holds, and its JSON Schema.
+
+Every model forbids unknown keys, and strings are strict: `branch: 123` or
+`name: true` is an error, never silently coerced. The checks themselves live in
+rules.py; cross-field rules (an ARN in the config's own account and region)
+are validators here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ecspipe.config.rules import (
+    _CONNECTION_ARN_RE,
+    _NAME_RE,
+    _SERVICE_ARN_RE,
+    MAX_USER_TAGS,
+    _arn_parts,
+    _check_account_id,
+    _check_branch,
+    _check_build_image,
+    _check_cluster,
+    _check_connection_arn,
+    _check_container,
+    _check_ecr_repository,
+    _check_env_name,
+    _check_name,
+    _check_reference,
+    _check_region,
+    _check_rel_file,
+    _check_rel_path,
+    _check_repository,
+    _check_service,
+    _check_tag_key,
+    _check_tag_value,
+    _check_test_command,
+    _err,
+    _looks_secret,
+    _type_word,
+)
+
+
+def _none_as(default: Any) -> BeforeValidator:
+    """An empty YAML section (`env:` with every entry commented out) means the default."""
+    return BeforeValidator(lambda v: default() if v is None else v)
+
+
+ProjectName = Annotated[
+    str,
+    AfterValidator(_check_name),
+    Field(
+        description="Prefix of every resource ecspipe creates: lowercase letters, digits and "
+        "single hyphens, starting with a letter, 2-24 characters.",
+        json_schema_extra={"pattern": _NAME_RE.pattern, "minLength": 2, "maxLength": 24},
+    ),
+]
+Region = Annotated[str, AfterValidator(_check_region), Field(description="AWS region code.")]
+AccountId = Annotated[
+    str,
+    AfterValidator(_check_account_id),
+    Field(
+        description="Refuse to run against any other AWS account (12 digits, quoted).",
+        json_schema_extra={"pattern": "^[0-9]{12}$"},
+    ),
+]
+RelPath = Annotated[str, AfterValidator(_check_rel_path)]
+RelFile = Annotated[str, AfterValidator(_check_rel_file)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+TagKey = Annotated[str, AfterValidator(_check_tag_key)]
+TagValue = Annotated[str, AfterValidator(_check_tag_value)]
+TestCommand = Annotated[str, AfterValidator(_check_test_command)]
+ComputeType = Literal[
+    "BUILD_GENERAL1_SMALL",
+    "BUILD_GENERAL1_MEDIUM",
+    "BUILD_GENERAL1_LARGE",
+    "BUILD_GENERAL1_XLARGE",
+    "BUILD_GENERAL1_2XLARGE",
+]
+Provider = Literal["GitHub", "GitHubEnterpriseServer", "Bitbucket", "GitLab"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Source(_Model):
+    """Where the code comes from; pushes to `branch` start the pipeline."""
+
+    repository: Annotated[
+        str,
+        AfterValidator(_check_repository),
+        Field(description="Repository as owner/repo (no URL, no .git)."),
+    ]
+    branch: Annotated[
+        str,
+        AfterValidator(_check_branch),
+        Field(description="Branch whose pushes start the pipeline."),
+    ]
+    provider: Provider = "GitHub"
+    connection_arn: (
+        Annotated[
+            str,
+            AfterValidator(_check_connection_arn),
+            Field(description="Reuse this CodeConnections connection instead of creating one."),
+        ]
+        | None
+    ) = None
+
+    @property
+    def owner(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def repo(self) -> str:
+        return self.repository.split("/", 1)[1]
+
+
+class Service(_Model):
+    """The existing ECS service the pipeline deploys to."""
+
+    cluster: Annotated[
+        str,
+        AfterValidator(_check_cluster),
+        Field(description="ECS cluster name or ARN.", max_length=2048),
+    ]
+    name: Annotated[
+        str,
+        AfterValidator(_check_service),
+        Field(description="ECS service name or ARN.", max_length=2048),
+    ]
+    container: (
+        Annotated[
+            str,
+            AfterValidator(_check_container),
+            Field(description="Container of the task definition that gets the new image."),
+        ]
+        | None
+    ) = None
+
+    @field_validator("name")
+    @classmethod
+    def _service_arn_matches_cluster(cls, value: str, info: ValidationInfo) -> str:
+        m = _SERVICE_ARN_RE.fullmatch(value)
+        cluster = info.data.get("cluster")
+        if m and m["cluster"] and cluster and m["cluster"] != _short_ecs_name(cluster):
+            raise _err(
+                f"the service ARN is in cluster {m['cluster']!r}, "
+                f"but service.cluster is {_short_ecs_name(cluster)!r}"
+            )
+        return value
+
+    @property
+    def cluster_name(self) -> str:
+        return _short_ecs_name(self.cluster)
+
+    @property
+    def service_name(self) -> str:
+        return _short_ecs_name(self.name)
+
+
+def _short_ecs_name(value: str) -> str:
+    m = _arn_parts(value)
+    return m["name"] if m else value
+
+
+class ParameterStoreRef(_Model):
+    """An environment variable read from SSM Parameter Store at build time."""
+
+    parameter_store: Annotated[
+        str,
+        AfterValidator(_check_reference),
+        Field(description="SSM Parameter Store parameter name or ARN."),
+    ]
+
+
+class SecretsManagerRef(_Model):
+    """An environment variable read from Secrets Manager at build time."""
+
+    secrets_manager: Annotated[
+        str,
+        AfterValidator(_check_reference),
+        Field(description="Secrets Manager secret name or ARN (optionally :json-key:...)."),
+    ]
+
+
+# Union member tags; they appear in pydantic error locations and are stripped there.
+_TAG_PLAIN = "<plain>"
+_TAG_PARAMETER = "<parameter_store>"
+_TAG_SECRET = "<secrets_manager>"
+_REF_KEYS = {"parameter_store": _TAG_PARAMETER, "secrets_manager": _TAG_SECRET}
+_TAG_MODELS: dict[str, type[BaseModel]] = {
+    _TAG_PARAMETER: ParameterStoreRef,
+    _TAG_SECRET: SecretsManagerRef,
+}
+_ENV_SHAPE = "a string, or a mapping with one key, parameter_store: NAME or secrets_manager: NAME"
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """An env value paired with its variable name, so the value's check can see the name."""
+
+    name: object
+    value: object
+
+
+def _guess_ref_tag(mapping: dict[Any, Any]) -> str | None:
+    for key in mapping:
+        if isinstance(key, str):
+            close = difflib.get_close_matches(key, list(_REF_KEYS), n=1, cutoff=0.6)
+            if close:
+                return _REF_KEYS[close[0]]
+    return None
+
+
+def _env_tag(value: Any) -> str | None:
+    if isinstance(value, ParameterStoreRef):
+        return _TAG_PARAMETER
+    if isinstance(value, SecretsManagerRef):
+        return _TAG_SECRET
+    if isinstance(value, dict):
+        for key, tag in _REF_KEYS.items():
+            if key in value:
+                return tag
+        return _guess_ref_tag(value)
+    return _TAG_PLAIN
+
+
+def _check_env_value(value: Any) -> Any:
+    name: object = None
+    if isinstance(value, _Named):
+        name, value = value.name, value.value
+    if isinstance(value, str | int | float) and isinstance(name, str) and _looks_secret(name):
+        # bool is an int too; the value itself is never echoed back
+        raise _err(
+            "looks like a secret: CodeBuild shows plain values to anyone who can read "
+            "the project; use `parameter_store: NAME` or `secrets_manager: NAME`",
+            hide_input=True,
+        )
+    if isinstance(value, str):
+        return value
+    if isinstance(value, ParameterStoreRef | SecretsManagerRef):
+        return value
+    if isinstance(value, bool):
+        raise _err(f'a boolean is not a string; quote it: "{str(value).lower()}"', got=value)
+    if isinstance(value, int | float):
+        raise _err(f'a number is not a string; quote it: "{value}"', got=value)
+    if value is None:
+        raise _err(f"has no value; it must be {_ENV_SHAPE}")
+    if isinstance(value, dict):
+        if all(key in value for key in _REF_KEYS):
+            raise _err("use parameter_store: or secrets_manager:, not both", got=value)
+        if _env_tag(value) is None:
+            raise _err(f"must be {_ENV_SHAPE}", got=value)
+        return value
+    raise _err(f"must be {_ENV_SHAPE}, not {_type_word(value)}", got=value)
+
+
+EnvValue = Annotated[
+    Annotated[
+        Union[  # noqa: UP007 -- Tag/Discriminator need the explicit Union form
+            Annotated[str, Tag(_TAG_PLAIN)],
+            Annotated[ParameterStoreRef, Tag(_TAG_PARAMETER)],
+            Annotated[SecretsManagerRef, Tag(_TAG_SECRET)],
+        ],
+        Discriminator(_env_tag),
+    ],
+    BeforeValidator(_check_env_value),
+]
+"""A build environment value: plain text, or a Parameter Store / Secrets Manager reference."""
+
+
+class Build(_Model):
+    """The CodeBuild project: docker build, optional tests, push."""
+
+    context: Annotated[
+        RelPath, Field(description="Directory passed to docker build, relative to the repository.")
+    ] = "."
+    dockerfile: (
+        Annotated[RelFile, Field(description="Dockerfile path, relative to the repository.")] | None
+    ) = None
+    compute_type: ComputeType = "BUILD_GENERAL1_SMALL"
+    image: (
+        Annotated[
+            str,
+            AfterValidator(_check_build_image),
+            Field(
+                description="CodeBuild image; by default one matching the task's CPU architecture."
+            ),
+        ]
+        | None
+    ) = None
+    buildspec: (
+        Annotated[RelFile, Field(description="Use this buildspec from the repository.")] | None
+    ) = None
+    timeout_minutes: Annotated[
+        int, Field(ge=5, le=2160, description="Build timeout in minutes.")
+    ] = 30
+    env: Annotated[
+        dict[EnvName, EnvValue],
+        _none_as(dict),
+        Field(description="Build environment variables; secrets only as references."),
+    ] = Field(default_factory=dict)
+    test_commands: Annotated[
+        list[TestCommand],
+        _none_as(list),
+        Field(description="Shell commands run after docker build and before the push."),
+    ] = Field(default_factory=list)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _pair_values_with_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: _Named(key, item) for key, item in value.items()}
+        return value
+
+
+class Image(_Model):
+    """The ECR repository the build pushes to."""
+
+    repository: (
+        Annotated[
+            str,
+            AfterValidator(_check_ecr_repository),
+            Field(description="ECR repository name; defaults to `name`."),
+        ]
+        | None
+    ) = None
+    keep: Annotated[
+        int, Field(ge=1, le=1000, description="Lifecycle policy: keep the newest N images.")
+    ] = 20
+
+
+class Config(_Model):
+    """The whole ecspipe.yaml."""
+
+    version: Literal[1] = Field(description="Schema version of this file; only 1 exists.")
+    name: ProjectName
+    region: Region
+    account_id: AccountId | None = None
+    source: Source
+    service: Service
+    build: Annotated[Build, _none_as(Build)] = Field(default_factory=Build)
+    image: Annotated[Image, _none_as(Image)] = Field(default_factory=Image)
+    tags: Annotated[
+        dict[TagKey, TagValue],
+        _none_as(dict),
+        Field(
+            max_length=MAX_USER_TAGS, description="Extra tags on every resource ecspipe creates."
+        ),
+    ] = Field(default_factory=dict)
+
+    @field_validator("source")
+    @classmethod
+    def _connection_in_our_account_and_region(cls, source: Source, info: ValidationInfo) -> Source:
+        arn = source.connection_arn
+        m = _CONNECTION_ARN_RE.fullmatch(arn) if arn else None
+        if m is None:
+            return source
+        wrong = _placement_problems(m, info)
+        if wrong:
+            raise _err(
+                "the connection " + " and ".join(wrong) + " (CodePipeline uses only connections "
+                "of its own account and region)",
+                at="connection_arn",
+                got=arn,
+            )
+        return source
+
+    @field_validator("service")
+    @classmethod
+    def _service_in_our_account_and_region(cls, service: Service, info: ValidationInfo) -> Service:
+        for field in ("cluster", "name"):
+            value = getattr(service, field)
+            m = _arn_parts(value)
+            wrong = _placement_problems(m, info) if m else []
+            if wrong:
+                raise _err(
+                    f"the {'cluster' if field == 'cluster' else 'service'} " + " and ".join(wrong),
+                    at=field,
+                    got=value,
+                )
+        return service
+
+    @model_validator(mode="after")
+    def _default_image_repository(self) -> Config:
+        if self.image.repository is None:
+            self.image = self.image.model_copy(update={"repository": self.name})
+        return self
+
+
+def _placement_problems(m: re.Match[str], info: ValidationInfo) -> list[str]:
+    wrong = []
+    account = info.data.get("account_id")
+    region = info.data.get("region")
+    if account and m["account"] != account:
+        wrong.append(f"is in account {m['account']}, but account_id is {account}")
+    if region and m["region"] != region:
+        wrong.append(f"is in region {m['region']}, but region is {region}")
+    return wrong
+
+
+def config_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of ecspipe.yaml, e.g. for editor completion."""
+    schema = Config.model_json_schema()
+    schema.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "ecspipe configuration",
+        **schema,
+    }

@@ -1,0 +1,347 @@
+"""Naming rules: every AWS name and value ecspipe fills from the config, checked offline.
+
+The services check most of these only after earlier resources already exist
+(see aws-facts.md section 1), so each is enforced here, before any AWS call.
+A rule is a function `value -> value` that raises `_err(...)`: a pydantic error
+whose message is shown to the user as is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+DEFAULT_FILENAME = "ecspipe.yaml"
+EXAMPLE_FILENAME = "config.example.yaml"
+SUPPORTED_VERSION = 1
+MAX_USER_TAGS = 45  # AWS allows 50 tags per resource; ecspipe sets its own
+RESERVED_TAG_KEYS = ("managed-by",)
+RESERVED_TAG_PREFIXES = ("aws:", "ecspipe:")
+SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY")
+
+_GOT_LIMIT = 60
+
+
+def _err(message: str, **ctx: Any) -> PydanticCustomError:
+    """A validation error whose message is shown as is (no 'Value error,' prefix).
+
+    ctx keys understood by the formatter: `at` (a dotted sub-path appended to the
+    error's location), `got` (the value to show instead of the input),
+    `hide_input` (never print the value, e.g. a plaintext secret).
+    """
+    return PydanticCustomError("ecspipe", message, ctx or None)
+
+
+_NAME_RE = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*[a-z0-9]")
+_NAME_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+
+
+def _check_name(value: str) -> str:
+    if not 2 <= len(value) <= 24:
+        raise _err(
+            f"must be 2-24 characters, not {len(value)} (it prefixes the artifact bucket, "
+            "role and connection names, which have length limits)"
+        )
+    for prefix in _NAME_RESERVED_PREFIXES:
+        if value.startswith(prefix):
+            raise _err(f"must not start with '{prefix}' (reserved in S3 bucket names)")
+    if value != value.lower() and _NAME_RE.fullmatch(value.lower()):
+        raise _err(f"must be lowercase: {value.lower()!r}")
+    if "--" in value:
+        raise _err("must not contain '--' (use single hyphens)")
+    if not value[0].isascii() or not value[0].isalpha() or not value[0].islower():
+        raise _err("must start with a lowercase letter")
+    if value.endswith("-"):
+        raise _err("must end with a letter or digit")
+    if not _NAME_RE.fullmatch(value):
+        raise _err("may contain only lowercase letters, digits and single hyphens")
+    return value
+
+
+_REGION_RE = re.compile(
+    r"(?:us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso|us-isob|us-isof|eu-isoe|eusc)"
+    r"-[a-z]+-[0-9]{1,2}"
+)
+
+
+def _check_region(value: str) -> str:
+    if _REGION_RE.fullmatch(value):
+        return value
+    if _REGION_RE.fullmatch(value.lower()):
+        raise _err(f"must be lowercase: {value.lower()!r}")
+    if re.fullmatch(r"[a-z-]+-[0-9]{1,2}[a-z]", value) and _REGION_RE.fullmatch(value[:-1]):
+        raise _err(f"is an availability zone; the region is {value[:-1]!r}")
+    raise _err("is not an AWS region code such as 'us-east-1' or 'eu-central-1'")
+
+
+def _check_account_id(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{12}", value):
+        raise _err('must be exactly 12 digits, quoted (e.g. "123456789012")')
+    return value
+
+
+_OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9]))*")
+_REPO_RE = re.compile(r"[A-Za-z0-9._-]+")
+_REPO_URL_RE = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://)?(?:[^@/\s]+@)?(?:www\.)?[A-Za-z0-9.-]+\.[A-Za-z]+(?::\d+)?[:/]"
+    r"(?P<owner>[^/\s]+)/(?P<repo>[^/\s]+?)(?:\.git)?/?"
+)
+
+
+def _check_repository(value: str) -> str:
+    example = "e.g. 'acme/demo-app'"
+    if (
+        "://" in value
+        or value.startswith("git@")
+        or re.match(r"(?:www\.)?[\w-]+\.(?:com|org)[/:]", value)
+    ):
+        m = _REPO_URL_RE.fullmatch(value)
+        fix = f": {m['owner'] + '/' + m['repo']!r}" if m else f", {example}"
+        raise _err(f"must be owner/repo, not a URL{fix}")
+    if value.endswith(".git"):
+        raise _err(f"must not end with '.git': {value[:-4]!r}")
+    if value.count("/") != 1:
+        raise _err(f"must be owner/repo, {example}")
+    owner, repo = value.split("/")
+    if not owner or len(owner) > 39:
+        raise _err(f"owner must be 1-39 characters, not {len(owner)}")
+    if not _OWNER_RE.fullmatch(owner):
+        raise _err("owner may contain only letters, digits and single inner hyphens")
+    if not repo or len(repo) > 100:
+        raise _err(f"repository name must be 1-100 characters, not {len(repo)}")
+    if repo in (".", ".."):
+        raise _err(f"repository name must not be {repo!r}")
+    if not _REPO_RE.fullmatch(repo):
+        raise _err("repository name may contain only letters, digits, '.', '_' and '-'")
+    return value
+
+
+_BRANCH_BAD_CHARS = set(" ~^:?*[\\")
+
+
+def _check_branch(value: str) -> str:
+    if not value:
+        raise _err("must not be empty")
+    if len(value) > 255:
+        raise _err(f"must be at most 255 characters, not {len(value)}")
+    if value.startswith("refs/heads/") and len(value) > len("refs/heads/"):
+        raise _err(f"drop the 'refs/heads/' prefix: {value[len('refs/heads/') :]!r}")
+    if value.startswith("-"):
+        raise _err("must not start with '-'")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise _err("must not contain control characters")
+    bad = sorted({c for c in value if c in _BRANCH_BAD_CHARS})
+    if bad:
+        shown = " ".join("space" if c == " " else repr(c) for c in bad)
+        raise _err(f"must not contain {shown} (git branch name rules)")
+    if ".." in value:
+        raise _err("must not contain '..'")
+    if "@{" in value:
+        raise _err("must not contain '@{'")
+    if value == "@":
+        raise _err("must not be '@'")
+    if value.startswith("/") or value.endswith("/") or "//" in value:
+        raise _err("must not start or end with '/' or contain '//'")
+    if value.endswith("."):
+        raise _err("must not end with '.'")
+    for part in value.split("/"):
+        if part.startswith("."):
+            raise _err("no '/'-separated part may start with '.'")
+        if part.endswith(".lock"):
+            raise _err("no '/'-separated part may end with '.lock'")
+    return value
+
+
+_CONNECTION_ARN_RE = re.compile(
+    r"arn:aws(?:-[a-z]+)*:(?:codestar-connections|codeconnections):(?P<region>[a-z0-9-]+):"
+    r"(?P<account>\d{12}):connection/[\w-]+",
+    re.ASCII,
+)
+
+
+def _check_connection_arn(value: str) -> str:
+    if len(value) > 256:
+        raise _err(f"must be at most 256 characters, not {len(value)}")
+    if _CONNECTION_ARN_RE.fullmatch(value):
+        return value
+    parts = value.split(":")
+    form = "arn:aws:codeconnections:REGION:ACCOUNT:connection/ID"
+    if (
+        len(parts) >= 3
+        and parts[0] == "arn"
+        and parts[2] not in ("codeconnections", "codestar-connections")
+    ):
+        raise _err(f"must be a CodeConnections connection ARN ({form}), not a {parts[2]!r} ARN")
+    if len(parts) >= 5 and parts[0] == "arn" and not re.fullmatch(r"[0-9]{12}", parts[4]):
+        raise _err(f"has an invalid account id {parts[4]!r} (12 digits expected)")
+    raise _err(f"must be a connection ARN: {form}")
+
+
+_ECS_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_ECS_ARN_PREFIX = r"arn:aws(?:-[a-z]+)*:ecs:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+_CLUSTER_ARN_RE = re.compile(_ECS_ARN_PREFIX + r"cluster/(?P<name>[A-Za-z0-9_-]{1,255})")
+_SERVICE_ARN_RE = re.compile(
+    _ECS_ARN_PREFIX
+    + r"service/(?:(?P<cluster>[A-Za-z0-9_-]{1,255})/)?(?P<name>[A-Za-z0-9_-]{1,255})"
+)
+_ECS_NAME_RULE = "1-255 letters, digits, '_' and '-'"
+
+
+def _check_cluster(value: str) -> str:
+    if _ECS_NAME_RE.fullmatch(value) or _CLUSTER_ARN_RE.fullmatch(value):
+        return value
+    if value.startswith("arn:"):
+        raise _err(
+            "must be a cluster name or a cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME)"
+        )
+    raise _err(f"must be a cluster name ({_ECS_NAME_RULE}) or a cluster ARN")
+
+
+def _check_service(value: str) -> str:
+    if _ECS_NAME_RE.fullmatch(value) or _SERVICE_ARN_RE.fullmatch(value):
+        return value
+    if value.startswith("arn:"):
+        raise _err(
+            "must be a service name or a service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME)"
+        )
+    raise _err(f"must be a service name ({_ECS_NAME_RULE}) or a service ARN")
+
+
+def _check_container(value: str) -> str:
+    if not _ECS_NAME_RE.fullmatch(value):
+        raise _err(f"must be a container name: {_ECS_NAME_RULE}")
+    return value
+
+
+def _arn_parts(value: str) -> re.Match[str] | None:
+    return _CLUSTER_ARN_RE.fullmatch(value) or _SERVICE_ARN_RE.fullmatch(value)
+
+
+_PATH_CHARS_RE = re.compile(r"[A-Za-z0-9._\-/+@]+")
+
+
+def _check_rel_path(value: str) -> str:
+    if not value:
+        raise _err("must not be empty (use '.' for the repository root)")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise _err("must not contain newlines or other control characters")
+    if value.startswith("/") or re.match(r"[A-Za-z]:[\\/]", value):
+        raise _err("must be relative to the repository root, not absolute")
+    bad = sorted({c for c in value if not _PATH_CHARS_RE.fullmatch(c)})
+    if bad:
+        shown = " ".join("space" if c == " " else repr(c) for c in bad)
+        raise _err(
+            f"must not contain {shown}: it is used in a shell command; allowed are "
+            "letters, digits and . _ - / + @"
+        )
+    if ".." in value.split("/"):
+        raise _err("must stay inside the repository ('..' is not allowed)")
+    if value.startswith("-"):
+        raise _err("must not start with '-' (it would be read as an option)")
+    return value
+
+
+def _check_rel_file(value: str) -> str:
+    _check_rel_path(value)
+    if value.endswith("/") or value.split("/")[-1] in ("", "."):
+        raise _err("must name a file, not a directory")
+    return value
+
+
+def _check_build_image(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", value):
+        raise _err("must be an image reference such as 'aws/codebuild/standard:7.0'")
+    return value
+
+
+def _check_test_command(value: str) -> str:
+    if not value.strip():
+        raise _err("must not be empty")
+    if "\n" in value or "\r" in value or "\x00" in value:
+        raise _err("must be one line: write several commands as several list items")
+    return value
+
+
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME_RE.fullmatch(value):
+        raise _err(
+            "is not a valid variable name: letters, digits and '_', not starting with a digit"
+        )
+    if value.upper().startswith("CODEBUILD_"):
+        raise _err("names starting with CODEBUILD_ are reserved by CodeBuild")
+    return value
+
+
+def _looks_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_NAME_MARKERS)
+
+
+def _check_reference(value: str) -> str:
+    if not value.strip():
+        raise _err("must not be empty")
+    if any(c.isspace() for c in value):
+        raise _err("must not contain whitespace")
+    return value
+
+
+_ECR_PART = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_ECR_RE = re.compile(rf"{_ECR_PART}(?:/{_ECR_PART})*")
+
+
+def _check_ecr_repository(value: str) -> str:
+    if not 2 <= len(value) <= 256:
+        raise _err(f"must be 2-256 characters, not {len(value)}")
+    if value != value.lower() and _ECR_RE.fullmatch(value.lower()):
+        raise _err(f"must be lowercase: {value.lower()!r}")
+    if not _ECR_RE.fullmatch(value):
+        raise _err(
+            "must be lowercase letters and digits separated by '.', '_', '__', '-' or '/' "
+            "(no separator at the start or end, none doubled except '__' and '-')"
+        )
+    return value
+
+
+_TAG_CHARS_RE = re.compile(r"(?:[\w.:/=+\-@]|[^\S\t\n\r\f\v])*")
+
+
+def _check_tag_key(value: str) -> str:
+    if not 1 <= len(value) <= 127:
+        raise _err(f"tag keys must be 1-127 characters, not {len(value)}")
+    if not _TAG_CHARS_RE.fullmatch(value):
+        raise _err("tag keys may contain only letters, digits, spaces and _ . : / = + - @")
+    lowered = value.lower()
+    if lowered.startswith("aws:"):
+        raise _err("tag keys starting with 'aws:' are reserved by AWS")
+    if lowered in RESERVED_TAG_KEYS or lowered.startswith(RESERVED_TAG_PREFIXES):
+        raise _err("this tag key is reserved: ecspipe sets it on every resource it creates")
+    return value
+
+
+def _check_tag_value(value: str) -> str:
+    if len(value) > 255:
+        raise _err(f"tag values must be at most 255 characters, not {len(value)}")
+    if not _TAG_CHARS_RE.fullmatch(value):
+        raise _err("tag values may contain only letters, digits, spaces and _ . : / = + - @")
+    return value
+
+
+def _type_word(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
