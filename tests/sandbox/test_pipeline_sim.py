@@ -718,7 +718,7 @@ def test_a_source_revision_for_an_unknown_action_is_refused(world):
 
 
 def test_unpinned_executions_get_distinct_deterministic_commits(world):
-    from ecspipe.sandbox.codepipeline import fake_sha
+    from ecspipe.sandbox.actions import fake_sha
 
     first = world.create_pipeline()
     second = world.cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]

@@ -788,7 +788,7 @@ def test_reset_restores_the_settings_the_server_started_with_and_wipes_extension
     from moto.codebuild.models import codebuild_backends
 
     from ecspipe.sandbox import settings
-    from ecspipe.sandbox.codepipeline import _simulated_builds
+    from ecspipe.sandbox.builds import _simulated_builds
     from ecspipe.sandbox.settings import ManualClock, SystemClock
 
     with _serve_in_a_thread(seed=False, manual_connections=True, fail_stage="Build",

@@ -1,4 +1,4 @@
-"""The sandbox as a real HTTP server: `python -m ecspipe.sandbox.server` in a subprocess.
+"""The sandbox as a real HTTP server: `python -m ecspipe sandbox` in a subprocess.
 
 One seeded server process is shared by the module (starting one takes seconds:
 moto's EC2 models alone take a while to import). Each test uses names of its
@@ -63,7 +63,7 @@ class ServerProcess:
         port = _free_port()
         stderr_path = os.path.join(tmp_dir, f"server-{port}.stderr")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ecspipe.sandbox.server", "--port", str(port), *args],
+            [sys.executable, "-m", "ecspipe", "sandbox", "--port", str(port), *args],
             stdout=subprocess.PIPE,
             stderr=open(stderr_path, "w"),  # noqa: SIM115 (the child owns it)
             text=True,

@@ -7,8 +7,11 @@ read (see reference/aws-facts.md section 6):
 
   connections.py   CodeStar Connections + CodeConnections (one shared store)
   codebuild.py     UpdateProject; no `location` required for CODEPIPELINE sources
-  codepipeline.py  GetPipelineState, ListActionExecutions, StopPipelineExecution,
-                   and executions that really run Source -> Build -> Deploy
+  codepipeline.py  the API moto lacks: GetPipelineState, ListActionExecutions,
+                   StopPipelineExecution, and executions routed to the simulator
+  executions.py    the execution simulator: stages entered and ended on the clock
+  actions.py       what Source and ECS deploy actions do when they run
+  builds.py        what a CodeBuild action does: build record, log, image in ECR
   ecs.py           service deployments that roll out (or roll back)
   s3.py            tags given in CreateBucket, applied with the bucket
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image

@@ -12,8 +12,7 @@ resources, and prints how to point the AWS CLI and SDKs at it:
     export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 
 SIGINT (Ctrl-C) and SIGTERM stop it cleanly. The CLI command lives in cli.py and
-calls `serve()`; `python -m ecspipe.sandbox.server --port N` runs it directly
-(the tests do).
+calls `serve()` (this module never imports the CLI: imports go one way).
 
 Every request passes through a request log (requestlog.py), and the server
 answers three control endpoints of its own (JSON; never logged themselves; 405
@@ -263,9 +262,3 @@ def request_stop() -> None:
     for stop in list(_stops):
         stop.set()
 
-
-if __name__ == "__main__":
-    # `python -m ecspipe.sandbox.server ...` is `ecspipe sandbox ...`: one parser, in cli.py.
-    from ecspipe.cli import main
-
-    main(["sandbox", *sys.argv[1:]])

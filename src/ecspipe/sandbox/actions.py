@@ -1,0 +1,247 @@
+"""What a pipeline action does when the sandbox runs it: Source and ECS deploy.
+
+Actions are recognised by category and provider, never by stage name; other
+providers simply succeed. Each simulator has a start (when its stage is
+entered), a finish (when the stage's time is up: None, or the error the action
+fails with) and an abandon (a stop request):
+
+  Source  (CodeStarSourceConnection) fails if the connection is not AVAILABLE,
+          else resolves a commit (pinned with StartPipelineExecution's
+          `sourceRevisions`, or a deterministic fake SHA and message).
+  Build   (CodeBuild): builds.py.
+  Deploy  (ECS) registers a task definition revision with the built image and
+          starts an ECS deployment (see ecs.py), which completes or rolls back
+          (`settings.SETTINGS.rollback`).
+
+The Source check of the connection happens when the stage is entered, reading
+the connection's status at that time (for a new execution, that is the
+StartPipelineExecution call itself). Artifacts are Python dicts on the
+execution, not S3 objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ecspipe.sandbox import ecs as ecs_sim
+from ecspipe.sandbox.settings import SETTINGS
+
+if TYPE_CHECKING:
+    from ecspipe.sandbox.executions import ActionRun, SimulatedExecution
+
+@dataclass
+class SourceRevision:
+    action_name: str
+    artifact_name: str | None
+    revision_id: str
+    message: str
+    url: str | None
+    created: float
+    provider_type: str = "GitHub"
+
+    @property
+    def summary(self) -> str:
+        # AWS returns the summary of a connection source as a compact JSON string.
+        return json.dumps(
+            {"ProviderType": self.provider_type, "CommitMessage": self.message},
+            separators=(",", ":"),
+        )
+
+
+def _job_failed(message: str) -> dict[str, str]:
+    # CodePipeline reports job failures of AWS-owned actions with code JobFailed.
+    return {"code": "JobFailed", "message": message}
+
+
+def fake_sha(pipeline_name: str, number: int) -> str:
+    """The deterministic commit a sandbox source "finds" for execution `number`."""
+    return hashlib.sha1(f"{pipeline_name}#{number}".encode()).hexdigest()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ActionSimulator:
+    """Default behaviour: succeed at the end of the stage (or fail if injected)."""
+
+    def start(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
+        pass
+
+    def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
+        if run.data.get("error"):
+            return run.data["error"]
+        if run.data.get("inject_failure"):
+            return _job_failed(f"Action {run.name} failed (ecspipe sandbox: fail_stage).")
+        return None
+
+    def abandon(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
+        pass
+
+
+def _connection_status(account_id: str, region: str, arn: str) -> str | None:
+    """The connection's status; None (treated as AVAILABLE) if unknown to the sandbox."""
+    try:
+        from ecspipe.sandbox import connections
+    except ImportError:
+        return None
+    get_status = getattr(connections, "get_status", None)
+    return get_status(account_id, region, arn) if get_status else None
+
+
+class SourceSimulator(ActionSimulator):
+    """A connection source (GitHub) or any other source provider."""
+
+    def start(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
+        cfg = run.configuration
+        arn = cfg.get("ConnectionArn")
+        status = _connection_status(ex.account_id, ex.region, arn) if arn else None
+        if status not in (None, "AVAILABLE"):
+            run.data["error"] = _job_failed(
+                f"Connection {arn} is not available. Make sure the connection is set up "
+                "(complete the handshake with the provider in the Developer Tools console) "
+                f"and try again. The connection is in the {status} state."
+            )
+        elif run.data["inject_failure"]:
+            repo, branch = cfg.get("FullRepositoryId", "?"), cfg.get("BranchName", "?")
+            run.data["error"] = _job_failed(
+                f"[GitHub] No Branch [{branch}] found for FullRepositoryName [{repo}]"
+            )
+
+    def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
+        if run.data.get("error"):
+            return run.data["error"]
+        cfg = run.configuration
+        repo = cfg.get("FullRepositoryId") or cfg.get("RepositoryName") or ex.pipeline_name
+        branch = cfg.get("BranchName", "main")
+        pinned = ex.source_overrides.get(run.name)
+        sha = pinned or fake_sha(ex.pipeline_name, ex.number)
+        short = repo.split("/")[-1]
+        message = f"Update {short} ({sha[:7]})" if pinned else f"Update {short} (#{ex.number})"
+        github = "ConnectionArn" in cfg
+        url = f"https://github.com/{repo}/commit/{sha}" if github else None
+        provider = "GitHub" if github else run.type_id["provider"]
+        outputs = run.outputs
+        ex.revisions.append(
+            SourceRevision(
+                run.name, outputs[0] if outputs else None, sha, message, url, now, provider
+            )
+        )
+        for artifact in outputs:
+            ex.artifacts[artifact] = {
+                "commit": sha,
+                "repository": repo,
+                "branch": branch,
+                "message": message,
+            }
+        run.summary, run.external_id, run.external_url = message, sha, url
+        run.revision = {"revisionId": sha, "revisionChangeId": sha, "created": now}
+        run.output_variables = {
+            "AuthorDate": _iso(now),
+            "BranchName": branch,
+            "CommitId": sha,
+            "CommitMessage": message,
+            "FullRepositoryName": repo,
+        }
+        if github:
+            run.output_variables["ConnectionArn"] = cfg["ConnectionArn"]
+        return None
+
+
+class EcsDeploySimulator(ActionSimulator):
+    """An ECS (rolling update) deploy action driven by imagedefinitions.json."""
+
+    def start(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
+        cfg = run.configuration
+        cluster, name = cfg.get("ClusterName", "default"), cfg.get("ServiceName", "")
+        file_name = cfg.get("FileName") or "imagedefinitions.json"
+        files = ex.artifacts.get(run.inputs[0], {}) if run.inputs else {}
+        if file_name not in files:
+            key = ex.artifact_key(run.inputs[0] if run.inputs else "input")
+            run.data["error"] = _job_failed(
+                f"Did not find the image definition file {file_name} in the input artifacts "
+                "ZIP file. Verify the file is stored in your pipeline's Amazon S3 artifact "
+                f"bucket: {ex.artifact_bucket} key: {key}"
+            )
+            return
+        backend = ecs_sim._ecs_backend(ex.account_id, ex.region)
+        try:
+            service = ecs_sim.find_service(ex.account_id, ex.region, cluster, name)
+            current = backend.describe_task_definition(service.task_definition)
+        except Exception:
+            run.data["error"] = _job_failed(
+                f"The Amazon ECS service {name} does not exist in cluster {cluster}."
+            )
+            return
+        containers = copy.deepcopy(current.container_definitions)
+        by_name = {c["name"]: c for c in containers}
+        for entry in files[file_name]:
+            if entry["name"] not in by_name:
+                run.data["error"] = _job_failed(
+                    f"The AWS ECS container {entry['name']} does not exist"
+                )
+                return
+            by_name[entry["name"]]["image"] = entry["imageUri"]
+        revision = _register_copy(backend, current, containers)
+        fail = run.data["inject_failure"]
+        deployment = ecs_sim.deploy(
+            ex.account_id,
+            ex.region,
+            cluster,
+            name,
+            revision.arn,
+            now,
+            rollback=SETTINGS.rollback or fail,
+        )
+        run.data.update(cluster=cluster, service=name, deployment_id=deployment["id"], fail=fail)
+        # The action waits for the rollout (or for the circuit breaker to trip).
+        run.data["ends_at"] = now + ecs_sim.rollout_seconds()
+        run.external_id = deployment["id"]
+        run.external_url = (
+            f"https://console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{name}"
+            f"/deployments?region={ex.region}"
+        )
+
+    def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
+        if run.data.get("error"):
+            return run.data["error"]
+        service = ecs_sim.find_service(
+            ex.account_id, ex.region, run.data["cluster"], run.data["service"]
+        )
+        ecs_sim.advance_service(service, now)
+        if run.data["fail"]:
+            return _job_failed(
+                f"Deployment {run.data['deployment_id']} failed: {ecs_sim.CIRCUIT_BREAKER_REASON}"
+            )
+        # With SETTINGS.rollback the deployment FAILED and ECS rolled back, yet
+        # the action succeeds: the well-known gap between CodePipeline and the
+        # circuit breaker, reproduced on purpose.
+        return None
+
+
+def _register_copy(backend: Any, current: Any, containers: list[dict[str, Any]]) -> Any:
+    """A new revision of `current`'s family, identical but for the containers."""
+    return backend.register_task_definition(
+        family=current.family,
+        container_definitions=containers,
+        volumes=copy.deepcopy(current.volumes),
+        network_mode=current.network_mode,
+        tags=copy.deepcopy(current.tags),
+        placement_constraints=copy.deepcopy(current.placement_constraints),
+        requires_compatibilities=current.requires_compatibilities,
+        cpu=current.cpu,
+        memory=current.memory,
+        task_role_arn=getattr(current, "task_role_arn", None),
+        execution_role_arn=getattr(current, "execution_role_arn", None),
+        proxy_configuration=current.proxy_configuration,
+        inference_accelerators=current.inference_accelerators,
+        runtime_platform=current.runtime_platform,
+        ipc_mode=current.ipc_mode,
+        pid_mode=current.pid_mode,
+        ephemeral_storage=current.ephemeral_storage,
+    )
