@@ -439,7 +439,7 @@ def _report(exc: BaseException) -> int:
     if verbose:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        render.trace("".join(traceback.format_exception(exc)))
     render.error(error.message, error.hint, error.problems)
     return error.exit_code
 
@@ -453,7 +453,13 @@ def run(argv: list[str] | None = None, obj: dict[str, Any] | None = None) -> int
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        from ecspipe import render
+
+        shown = io.StringIO()  # click's own message, which can quote any argument: literal
+        exc.show(file=shown)
+        render.trace(shown.getvalue())
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -475,7 +481,15 @@ def main(argv: list[str] | None = None) -> None:
     # cost ~20% of a short command. App.sleep turns it back on the first time a
     # command waits (a poll, a backoff), so long-running commands collect as usual.
     gc.disable()
-    code = run(argv)
+    try:
+        code = run(argv)
+    except Exception:  # noqa: BLE001 - a bug: its traceback, printed literally (it may quote AWS)
+        import traceback
+
+        from ecspipe import render
+
+        render.trace(traceback.format_exc())
+        code = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()
