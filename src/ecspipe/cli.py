@@ -37,9 +37,16 @@ def _config_files(values: tuple[str, ...]) -> tuple[str, ...]:
     files: list[str] = []
     for value in values or ("ecspipe.yaml",):
         if os.path.isdir(value):
-            found = sorted(os.path.join(value, n) for n in os.listdir(value)
+            try:
+                names = os.listdir(value)
+            except OSError as exc:
+                raise UserError(f"-c {value}: cannot list the directory: "
+                                f"{exc.strerror or exc}") from None
+            # Every *.yaml entry but directories: a FIFO or a dangling link named
+            # x.yaml is reported by loading (one line), not silently skipped.
+            found = sorted(os.path.join(value, n) for n in names
                            if n.endswith((".yaml", ".yml"))
-                           and os.path.isfile(os.path.join(value, n)))
+                           and not os.path.isdir(os.path.join(value, n)))
             if not found:
                 raise UserError(f"-c {value}: the directory holds no *.yaml or *.yml file",
                                 hint="pass config files, or a directory of them")
