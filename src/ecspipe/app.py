@@ -60,10 +60,8 @@ class App:
     def config(self) -> Config:
         from ecspipe.config import load_config
 
-        config = load_config(self.config_path)
-        if self.region and self.region != config.region:
-            config = config.model_copy(update={"region": self.region})
-        return config
+        # --region replaces the file's region and is validated like it (ARNs too).
+        return load_config(self.config_path, region=self.region)
 
     @cached_property
     def aws(self) -> Aws:
