@@ -89,9 +89,11 @@ def common_options(fn: Callable[..., Any] | None = None, *,
                 endpoint_url: str | None, verbose: bool, **kwargs: Any) -> Any:
         from ecspipe.app import App
 
-        app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose)
-        _current["app"] = app  # -v applies to errors in the -c values too
         ctx = click.get_current_context()
+        from_env = ctx.get_parameter_source("endpoint_url") == click.core.ParameterSource.ENVIRONMENT
+        app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose,
+                  endpoint_source="AWS_ENDPOINT_URL" if from_env else "--endpoint-url")
+        _current["app"] = app  # -v applies to errors in the -c values too
         if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
             for key, value in ctx.obj.items():
                 setattr(app, key, value)
