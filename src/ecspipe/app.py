@@ -77,7 +77,7 @@ class App:
             return self.shared_aws[key]
 
     def _new_aws(self, max_concurrency: int = PLAN_WORKERS) -> Aws:
-        from ecspipe.aws import Aws, Limits
+        from ecspipe.aws import Aws
 
         aws = Aws(self.config.region, profile=self.profile, endpoint_url=self.endpoint_url,
                   max_concurrency=max_concurrency, limits=self.aws_limits,

@@ -73,8 +73,8 @@ def _endpoint_problem(url: str) -> str | None:
         return "must not contain spaces, control or non-ASCII characters"
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "is not a URL (unbalanced brackets?)"
+    except ValueError as exc:  # brackets, or not an IPv6 address in them
+        return f"is not a URL ({exc})"
     try:
         port = parts.port  # ValueError for a port that is not a number in 0-65535
     except ValueError:

@@ -52,7 +52,7 @@ def _regex(text: str) -> re.Pattern[str]:
     return re.compile(text, re.ASCII)  # \w in botocore's regexes means [A-Za-z0-9_]
 
 
-def _real(regions: object, regex: re.Pattern[str]) -> frozenset[str]:
+def _real(regions: dict | list | None, regex: re.Pattern[str]) -> frozenset[str]:
     return frozenset(r for r in regions or () if isinstance(r, str) and regex.match(r))
 
 

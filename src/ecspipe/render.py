@@ -15,6 +15,7 @@ their encoding cannot show (`\\u4e2d`) instead of failing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -100,10 +101,8 @@ def _writable(stream: TextIO) -> TextIO:
     """The stream, set to write `\\u4e2d` for what its encoding cannot show (LANG=C,
     PYTHONIOENCODING=ascii) instead of raising UnicodeEncodeError."""
     if getattr(stream, "errors", None) == "strict":
-        try:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
-        except (AttributeError, ValueError, OSError):
-            pass
     return stream
 
 
@@ -157,7 +156,10 @@ def trace(text: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Exact data, as ASCII: json.dumps escapes every control and non-ASCII character
+    but DEL, which is escaped here too, so no raw control character reaches a terminal."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str).replace("\x7f", "\\u007f")
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -263,7 +265,8 @@ def status(data: dict) -> None:
         out("  (none yet)")
     for e in data["executions"]:
         commit = (e["commit"] or "")[:7] or "-"
-        message = (e["message"] or "").splitlines()[0][:50] if e["message"] else ""
+        # The first line by "\n" only: a \r or another control in it is shown, escaped.
+        message = (e["message"] or "").replace("\r\n", "\n").split("\n")[0][:50]
         out(f"  {e['id'][:8]}  {e['status']:<11} {commit:<8} {_duration(e['duration_seconds']):>7}"
             f"  {_when(e['started_at'])}  {e['trigger'] or ''}  {message}",
             style=STATUS_STYLE.get(e["status"]))

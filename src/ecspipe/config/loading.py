@@ -19,7 +19,6 @@ from ecspipe.config.rules import DEFAULT_FILENAME, EXAMPLE_FILENAME, _check_regi
 from ecspipe.config.yamlfile import _compose, _construct
 from ecspipe.errors import ConfigError
 
-
 # Configs are a few kilobytes; a file far bigger is not one (and reading, say,
 # /dev/zero or a 2 GB log would exhaust memory before YAML could object).
 MAX_CONFIG_BYTES = 1 << 20
