@@ -332,9 +332,17 @@ def _network_error(exc: BaseException, bx: Any) -> EcspipeError | None:
         return UserError(f"the AWS endpoint {url} closed the connection without an HTTP "
                          f"answer{tried}", hint=_NOT_AWS_HINT)
     if isinstance(exc, bx.HTTPClientError | bx.ConnectionError):
-        return UserError(f"cannot talk to the AWS endpoint {url}: "
-                         f"{_one_line(getattr(exc, 'kwargs', {}).get('error', exc))}",
-                         hint=_NOT_AWS_HINT)
+        detail = str(getattr(exc, "kwargs", {}).get("error", exc))
+        if "Invalid header value" in detail:
+            # a newline or control character in a credential: never echo the header
+            return UserError("the AWS credentials contain a character that cannot be sent "
+                             "in an HTTP header (a newline?)",
+                             hint="check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                             "AWS_SESSION_TOKEN and the credentials file")
+        proxies = [v for k, v in os.environ.items()
+                   if k.lower() in ("https_proxy", "http_proxy") and v and v in detail]
+        return UserError(f"cannot talk to the AWS endpoint {url}: {_one_line(detail)}",
+                         hint="check HTTPS_PROXY / HTTP_PROXY" if proxies else _NOT_AWS_HINT)
     return None
 
 

@@ -458,6 +458,36 @@ def test_a_broken_aws_config_is_a_user_error(variable, content, said, example_pa
     assert calls.writes == []
 
 
+ENVIRONMENT = [
+    ("proxy-garbage", {"HTTPS_PROXY": "::garbage", "HTTP_PROXY": "::garbage"},
+     "check HTTPS_PROXY / HTTP_PROXY"),
+    ("proxy-closed", {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"},
+     "cannot reach the proxy"),
+    ("newline-in-key", {"AWS_ACCESS_KEY_ID": "AKIA\nEVIL"}, "cannot be sent in an HTTP header"),
+    ("escape-in-token", {"AWS_SESSION_TOKEN": "tok\r\nX-Evil: 1"}, "cannot be sent in an HTTP"),
+    ("defaults-mode", {"AWS_DEFAULTS_MODE": "turbo"}, "AWS configuration: "),
+    ("checksum-setting", {"AWS_REQUEST_CHECKSUM_CALCULATION": "bogus"}, "AWS configuration: "),
+    ("missing-secret", {"AWS_SECRET_ACCESS_KEY": ""}, "incomplete AWS credentials"),
+]
+
+
+@pytest.mark.parametrize("variables, said", [c[1:] for c in ENVIRONMENT],
+                         ids=[c[0] for c in ENVIRONMENT])
+def test_a_bad_aws_environment_variable_is_a_user_error(variables, said, example_path, ecspipe,
+                                                        calls, monkeypatch):
+    for name, value in variables.items():
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    endpoint = "https://127.0.0.1:9" if "HTTPS_PROXY" in variables else _closed_port_url()
+    result = ecspipe("up", "-c", example_path, "--endpoint-url", endpoint,
+                     obj={"aws_limits": _limits()})
+    user_error(result, said)
+    assert "EVIL" not in result.err  # a credential is never echoed
+    assert calls.writes == []
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_an_unknown_profile_is_a_user_error(how, example_path, ecspipe, monkeypatch):
     args = ["status", "-c", example_path, "--endpoint-url", _closed_port_url()]
