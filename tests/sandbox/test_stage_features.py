@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
+from shapes import shape_errors as check_shape
 from test_pipeline_sim import PIPELINE, SEED_IMAGE, World, client, sim  # noqa: F401
 
 ALARM = "demo-web-5xx"
@@ -96,31 +97,7 @@ def advance_until(world: World, predicate, limit: int = 600) -> None:
 
 
 def shape_errors(operation: str, response: dict) -> list[str]:
-    """Members of `response` the operation's output shape does not have, recursively."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("codepipeline")
-    problems: list[str] = []
-
-    def walk(shape, value, path):
-        if shape.type_name == "structure":
-            for key, item in value.items():
-                if key == "ResponseMetadata":
-                    continue
-                if key not in shape.members:
-                    problems.append(f"{path}.{key}: not in {shape.name}")
-                else:
-                    walk(shape.members[key], item, f"{path}.{key}")
-            problems.extend(f"{path}.{m}: required" for m in shape.required_members
-                            if m not in value)
-        elif shape.type_name == "list":
-            for i, item in enumerate(value):
-                walk(shape.member, item, f"{path}[{i}]")
-        elif shape.type_name == "string" and shape.enum and value not in shape.enum:
-            problems.append(f"{path}: {value!r} not in {shape.enum}")
-
-    walk(model.operation_model(operation).output_shape, response, operation)
-    return problems
+    return check_shape("codepipeline", operation, response)
 
 
 # --- manual approvals -----------------------------------------------------------------

@@ -41,6 +41,7 @@ import copy
 import hashlib
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -273,6 +274,7 @@ class SimulatedExecution(PipelineExecution):
         self.status_summary = summary
         self.touch(at)
         self.waiting = False
+        emit(self, "pipeline-execution", status, at)
 
     def touch(self, at: float) -> None:
         self.updated = at
@@ -357,6 +359,36 @@ def _executions(pipeline: Any) -> list[SimulatedExecution]:
     return [e for e in pipeline.executions.values() if isinstance(e, SimulatedExecution)]
 
 
+# --- events ------------------------------------------------------------------------
+
+# Called with (execution, event type id, detail) as an execution progresses, e.g.
+# "codepipeline-pipeline-manual-approval-needed" (the CodeStar Notifications event
+# type ids of "Notification concepts", Developer Tools console User Guide).
+Listener = Callable[["SimulatedExecution", str, dict[str, Any]], None]
+LISTENERS: list[Listener] = []
+_EVENT_STATES = {IN_PROGRESS: "started", SUCCEEDED: "succeeded", FAILED: "failed",
+                 STOPPED: "canceled", SUPERSEDED: "superseded"}
+
+
+def emit(ex: SimulatedExecution, group: str, status: str, at: float, **detail: Any) -> None:
+    """Tell the listeners (notification rules) that `group` (pipeline-execution,
+    stage-execution, action-execution, manual-approval) reached `status`."""
+    state = _EVENT_STATES.get(status)
+    if state is None or (group == "manual-approval" and state not in (
+            "started", "succeeded", "failed")):
+        return
+    if group == "manual-approval":
+        state = {"started": "needed"}.get(state, state)
+    event = f"codepipeline-pipeline-{group}-{state}"
+    payload = {"pipeline": ex.pipeline_name, "execution-id": ex.id, "state": status.upper(),
+               "version": ex.pipeline_version, "time": at, **detail}
+    for listener in list(LISTENERS):
+        try:
+            listener(ex, event, payload)
+        except Exception:  # noqa: BLE001 - a notification must never break an execution
+            continue
+
+
 def caller_arn(account_id: str) -> str:
     """Who the sandbox says made a request (moto's STS answers the same user)."""
     return f"arn:aws:sts::{account_id}:user/moto"
@@ -401,6 +433,7 @@ def _enter_stage(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
     stage = ex.stage
     stage.status, stage.entered_at, stage.runs, stage.conditions = IN_PROGRESS, at, [], {}
     ex.touch(at)
+    emit(ex, "stage-execution", IN_PROGRESS, at, stage=stage.name)
     entry = conditions.start("beforeEntry", stage.declaration, at) if ex.checks_conditions else None
     if entry is None:
         _start_actions(pipeline, ex, at)
@@ -432,6 +465,7 @@ def _start_actions(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
             simulator_for(action).start(ex, run, at)
         except Exception as exc:  # a simulator bug must not break unrelated reads
             run.data["error"] = _job_failed(f"ecspipe sandbox: simulator error: {exc!r}")
+        _action_event(ex, run, at)
     ex.touch(at)
 
 
@@ -446,6 +480,7 @@ def _finish_runs(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
         except Exception as exc:
             error = _job_failed(f"ecspipe sandbox: simulator error: {exc!r}")
         run.status, run.error, run.last_update_time = (FAILED if error else SUCCEEDED), error, at
+        _action_event(ex, run, at)
     ex.touch(at)
     if any(run.status == IN_PROGRESS for run in stage.runs):
         return
@@ -476,6 +511,13 @@ def _success_progress(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
                       f"failed: {bake.summary}", rollback=bake.result == "ROLLBACK")
 
 
+def _action_event(ex: SimulatedExecution, run: ActionRun, at: float) -> None:
+    detail = {"stage": run.stage_name, "action": run.name, "type": run.type_id}
+    emit(ex, "action-execution", run.status, at, **detail)
+    if (run.type_id.get("category"), run.type_id.get("provider")) == ("Approval", "Manual"):
+        emit(ex, "manual-approval", run.status, at, **detail)
+
+
 def _declared_result(ex: SimulatedExecution, kind: str) -> str | None:
     if not ex.checks_conditions:
         return None
@@ -486,6 +528,7 @@ def _declared_result(ex: SimulatedExecution, kind: str) -> str | None:
 def _stage_succeeded(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
     stage = ex.stage
     stage.status, stage.phase = SUCCEEDED, None
+    emit(ex, "stage-execution", SUCCEEDED, at, stage=stage.name)
     if ex.position == len(ex.stages) - 1:
         ex.finish(SUCCEEDED, at)
     else:
@@ -503,6 +546,7 @@ def _stage_failed(pipeline: Any, ex: SimulatedExecution, at: float, message: str
     """
     stage = ex.stage
     stage.status, stage.phase = FAILED, None
+    emit(ex, "stage-execution", FAILED, at, stage=stage.name)
     target = _rollback_target(pipeline, stage.name, ex) if rollback else None
     if target is None:
         ex.finish(FAILED, at, message)
@@ -545,6 +589,7 @@ def _start_rollback(pipeline: Any, stage_name: str, target: SimulatedExecution,
     ex.artifacts = copy.deepcopy(target.artifacts)
     ex.revisions = list(target.revisions)
     pipeline.executions[ex.id] = ex
+    emit(ex, "pipeline-execution", IN_PROGRESS, at)
     _request_stage(pipeline, ex, at)
     return ex
 
@@ -704,6 +749,7 @@ def start_execution(
             now=now,
         )
         pipeline.executions[ex.id] = ex
+        emit(ex, "pipeline-execution", IN_PROGRESS, now)
         _request_stage(pipeline, ex, now)
         advance_pipeline(pipeline, now)  # stages of zero seconds end at once
         return ex
