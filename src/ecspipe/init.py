@@ -431,25 +431,23 @@ def _service(options: Options, ecs: Any, pool: ThreadPoolExecutor,
             candidates = _describe(ecs, pool, [(c, a) for c, arns in
                                                zip(clusters, arns_by_cluster, strict=True)
                                                for a in arns])
-            scope = f"in {region}, in {len(clusters)} cluster{'s' if len(clusters) != 1 else ''}"
+            scope = (f"in {region}" if len(clusters) == 1 else
+                     f"in {len(clusters)} clusters of {region}")
     if not candidates:
         what = f"no ACTIVE ECS service {scope}"
         raise UserError(what, hint="ecspipe gives an existing ECS service a pipeline: check "
                         "--cluster, --service, --region and --profile")
     if len(candidates) == 1:
         return _taken(candidates[0], f"the only ACTIVE service {scope}", say)
-    several_clusters = len({c for c, _ in candidates}) > 1
-
-    def label(pair: tuple[str, dict]) -> str:
-        c, s = pair
-        where = f"{c}/{s['serviceName']}" if several_clusters or not cluster else s["serviceName"]
-        td = _short(s.get("taskDefinition", "?"))
-        return f"{where}  (task definition {td}, {s.get('runningCount', 0)}/" \
-            f"{s.get('desiredCount', 0)} running)"
-
+    wheres = [f"{c}/{s['serviceName']}" if not cluster else s["serviceName"]
+              for c, s in candidates]
+    width = max(len(w) for w in wheres)
     if ask is not None:
+        labels = [f"{where:<{width}}  (task definition {_short(s.get('taskDefinition', '?'))}, "
+                  f"{s.get('runningCount', 0)}/{s.get('desiredCount', 0)} running)"
+                  for where, (_, s) in zip(wheres, candidates, strict=True)]
         index = ask.choose(f"Which ECS service gets the pipeline? ({len(candidates)} {scope})",
-                           [label(p) for p in candidates])
+                           labels)
         return _taken(candidates[index], "chosen", say)
     flags = [f"--service {s['serviceName']}" if cluster else
              f"--cluster {c} --service {s['serviceName']}" for c, s in candidates]
@@ -543,25 +541,58 @@ def _controller_warnings(controller: str, service: str) -> list[str]:
 # --- the connection ---------------------------------------------------------------------
 
 
-def _connections(aws: Aws, provider: str) -> list[dict] | str:
-    """The provider's connections, or why they could not be listed (init goes on without)."""
-    from ecspipe.aws import translate
+USABLE = ("AVAILABLE", "PENDING")
 
-    client = aws.client("codeconnections")
+
+@dataclass(frozen=True)
+class Listed:
+    """A connection worth offering (AVAILABLE or PENDING), with the ecspipe pipeline that
+    created it (None: not ecspipe's, or its tags could not be read)."""
+
+    name: str
+    arn: str
+    status: str
+    pipeline: str | None = None
+
+
+def _connections(aws: Aws, provider: str) -> list[Listed] | str:
+    """The provider's usable connections, or why they could not be listed (init goes on
+    without). Their tags are read, at once, to tell the ones an ecspipe pipeline made."""
+    from ecspipe.aws import translate
+    from ecspipe.names import MANAGED_TAG, MANAGED_VALUE, OWNER_TAG, tag_dict
+    from ecspipe.resources.connection import api_for
+
     found: list[dict] = []
     kwargs: dict[str, Any] = {"ProviderTypeFilter": provider, "MaxResults": PAGE_SIZE}
     try:
         while True:
-            page = client.list_connections(**kwargs)
+            page = aws.client("codeconnections").list_connections(**kwargs)
             found += page.get("Connections", [])
             if not page.get("NextToken"):
-                return found
+                break
             kwargs["NextToken"] = page["NextToken"]
     except Exception as exc:
         error = translate(exc)
         if error is None:
             raise
         return error.message
+    usable = [c for c in found if c.get("ConnectionStatus") in USABLE][:LIST_LIMIT]
+
+    def pipeline_of(c: dict) -> str | None:
+        arn = c["ConnectionArn"]
+        try:
+            tags = tag_dict(aws.client(api_for(arn)).list_tags_for_resource(
+                ResourceArn=arn).get("Tags"))
+        except Exception as exc:
+            if translate(exc) is None:
+                raise
+            return None  # unknown: offered like any other
+        return tags.get(OWNER_TAG) if tags.get(MANAGED_TAG) == MANAGED_VALUE else None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(READ_WORKERS, len(usable)))) as pool:
+        owners = list(pool.map(pipeline_of, usable))
+    return [Listed(c["ConnectionName"], c["ConnectionArn"], c["ConnectionStatus"], owner)
+            for c, owner in zip(usable, owners, strict=True)]
 
 
 def _connection(connections_f: Future, provider: str, name: str, region: str,
@@ -576,19 +607,22 @@ def _connection(connections_f: Future, provider: str, name: str, region: str,
         if ghes:
             warnings.append(needs_one)
         return None, ""
-    if any(c.get("ConnectionName") == name for c in listed):
-        _tell(say, "connection", f"{name} exists (ecspipe's name for this pipeline's "
-              "connection): `ecspipe up` uses it")
+    if any(c.name == name and c.pipeline == name for c in listed):
+        _tell(say, "connection", f"{name} exists, made by ecspipe for this pipeline name: "
+              "`ecspipe up` uses it")
         return None, ""
-    usable = sorted((c for c in listed if c.get("ConnectionStatus") in ("AVAILABLE", "PENDING")),
-                    key=lambda c: (c["ConnectionStatus"] != "AVAILABLE", c["ConnectionName"]))
-    available = [c for c in usable if c["ConnectionStatus"] == "AVAILABLE"]
+    for other in (c for c in listed if c.pipeline):
+        _tell(say, "connection", f"{other.name} is not offered: ecspipe made it for pipeline "
+              f"{other.pipeline}, whose `ecspipe down` deletes it")
+    usable = sorted((c for c in listed if not c.pipeline),
+                    key=lambda c: (c.status != "AVAILABLE", c.name))
+    available = [c for c in usable if c.status == "AVAILABLE"]
     new = (f"none: `ecspipe up` creates one named {name} (a person completes its handshake "
            "once)")
-    chosen = None
+    chosen: Listed | None = None
     if usable and ask is not None:
-        options = [f"{c['ConnectionName']}  {c['ConnectionStatus']}  {c['ConnectionArn']}"
-                   for c in usable]
+        width = max(len(c.name) for c in usable)
+        options = [f"{c.name:<{width}}  {c.status:<9}  {c.arn}" for c in usable]
         options.append("none for now (`ecspipe plan` refuses until source.connection_arn is set)"
                        if ghes else new)
         index = ask.choose(f"Reuse an existing {provider} connection?", options,
@@ -599,20 +633,19 @@ def _connection(connections_f: Future, provider: str, name: str, region: str,
         chosen, why = available[0], f"the only AVAILABLE {provider} connection"
     elif available:
         _tell(say, "connection", f"{len(available)} AVAILABLE {provider} connections "
-              f"({', '.join(c['ConnectionName'] for c in available)}): none is chosen without "
-              "a terminal (source.connection_arn reuses one)")
+              f"({', '.join(c.name for c in available)}): none is chosen without a terminal "
+              "(source.connection_arn reuses one)")
     if chosen is None:
         if ghes:
             warnings.append(needs_one)
         else:
             _tell(say, "connection", new)
         return None, ""
-    _tell(say, "connection", f"reuse {chosen['ConnectionName']} ({chosen['ConnectionStatus']}): "
-          f"{why}")
-    if chosen["ConnectionStatus"] == "PENDING":
-        warnings.append(f"connection {chosen['ConnectionName']} is PENDING: runs fail at the "
-                        "Source stage until its handshake is completed in the console")
-    return chosen["ConnectionArn"], f"{chosen['ConnectionName']}, {chosen['ConnectionStatus']}"
+    _tell(say, "connection", f"reuse {chosen.name} ({chosen.status}): {why}")
+    if chosen.status == "PENDING":
+        warnings.append(f"connection {chosen.name} is PENDING: runs fail at the Source stage "
+                        "until its handshake is completed in the console")
+    return chosen.arn, f"{chosen.name}, {chosen.status}"
 
 
 # --- the Dockerfile --------------------------------------------------------------------
@@ -652,9 +685,11 @@ def _scalar(value: Any) -> str:
     import yaml
 
     text: str = yaml.safe_dump({"k": value}, width=10**9, allow_unicode=False)
-    if text.count("\n") != 1:
-        text = yaml.safe_dump({"k": value}, width=10**9, allow_unicode=False, default_style='"')
-    return text[len("k: "):].rstrip("\n")
+    if text.count("\n") == 1:
+        return text[len("k: "):].rstrip("\n")
+    # A line break in the value: double quotes, where it is an escape (the key is quoted too).
+    text = yaml.safe_dump({"k": value}, width=10**9, allow_unicode=False, default_style='"')
+    return text[len('"k": '):].rstrip("\n")
 
 
 def _comment(text: str) -> str:
@@ -812,11 +847,13 @@ def _write_schema(config_path: str, force: bool) -> tuple[str | None, str]:
 
 
 def next_steps(app: App, options: Options, f: Found) -> list[tuple[str, str]]:
+    import shlex
+
     extra = ""
     if options.output != STDOUT and os.path.normpath(options.output) != "ecspipe.yaml":
-        extra += f" -c {options.output}"
+        extra += f" -c {shlex.quote(options.output)}"
     if app.profile:
-        extra += f" --profile {app.profile}"
+        extra += f" --profile {shlex.quote(app.profile)}"
     steps = []
     if f.provider == "GitHubEnterpriseServer" and not f.connection_arn:
         steps.append(("(console)", "create the GitHub Enterprise Server connection and set "
