@@ -14,46 +14,42 @@ stderr); this module never reads stdin and never prints: messages go to `say`.
 Without an Asker (no terminal, or --yes) every choice that is not unique is a
 UserError (exit 2) that lists the candidates and names the flag picking one.
 
-The file is rendered line by line in the style of config.example.yaml, every
-value through yaml.safe_dump (a branch or repository may contain anything YAML
-treats specially) and every comment stripped of control characters; then it is
-parsed with the config's own rules before it is written. Values that came from
-flags, git or AWS are checked against those rules first, so a problem names its
-flag; a rendered file that still fails to parse is a bug (exit 1).
+The file itself (rendering, validation, writing, the config's rules for single
+values) is initfile.py's. Values from flags, git or AWS are checked against
+those rules as they are found, so a problem names its flag.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ecspipe import gitinfo
-from ecspipe.errors import EcspipeError, UserError
+from ecspipe.errors import UserError
+from ecspipe.initfile import (
+    PROVIDERS,
+    Found,
+    derive_name,
+    problem_with,
+    render_config,
+    validate_rendered,
+    write_config,
+    write_schema,
+)
 
 if TYPE_CHECKING:
     from ecspipe.app import App
     from ecspipe.aws import Aws
     from ecspipe.config import Config
 
-SCHEMA_FILENAME = "ecspipe.schema.json"
 STDOUT = "-"
-PROVIDERS = ("GitHub", "GitHubEnterpriseServer", "Bitbucket", "GitLab")
 READ_WORKERS = 8
 LIST_LIMIT = 30  # candidates shown in one error message
 DESCRIBE_BATCH = 10  # DescribeServices: "up to 10 services ... in a single operation"
 PAGE_SIZE = 100  # ListClusters / ListServices / ListConnections: at most 100 a page
-COMMENT_COLUMN = 30
-# Deterministic name: a prefix when the service name does not start with a letter
-# or starts with a prefix S3 reserves (the name prefixes the artifact bucket).
-NAME_PREFIX = "ecs-"
-NAME_MAX = 24
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 CONNECTIONS_URL = "https://console.aws.amazon.com/codesuite/settings/connections?region={region}"
 
 
@@ -88,32 +84,6 @@ class Options:
 
 
 @dataclass
-class Found:
-    """Every value of the config to write, and a word on where each came from."""
-
-    name: str
-    name_note: str
-    region: str
-    account_id: str
-    repository: str
-    provider: str
-    branch: str
-    cluster: str
-    service: str
-    container: str
-    task_definition: str  # family:revision
-    cpu_architecture: str
-    source_note: str = ""
-    branch_note: str = ""
-    connection_arn: str | None = None
-    connection_note: str = ""
-    context: str = "."
-    dockerfile: str | None = None
-    dockerfile_note: str = ""
-    ecr_repository: str | None = None
-
-
-@dataclass
 class Outcome:
     """What `run` made: the text, where it went, and what the user should know."""
 
@@ -127,51 +97,11 @@ class Outcome:
     next_steps: list[tuple[str, str]] = field(default_factory=list)  # (command, why)
 
 
-# --- checking single values with the config's own rules ------------------------------
-
-_SKELETON: dict[str, Any] = {
-    "version": 1, "name": "ecspipe", "region": "us-east-1",
-    "source": {"repository": "owner/repo", "branch": "main"},
-    "service": {"cluster": "cluster", "name": "service"},
-}
-
-
-def problem_with(path: tuple[str, ...], value: Any) -> str | None:
-    """What the config's rules say about `value` at `path` (e.g. ("source", "branch")),
-    or None when it is valid there."""
-    from pydantic import ValidationError
-
-    from ecspipe.config import Config
-
-    data = copy.deepcopy(_SKELETON)
-    node = data
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-    try:
-        Config.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            if tuple(error["loc"][: len(path)]) == path:
-                return str(error["msg"]).removeprefix("Value error, ")
-    return None
-
-
 def _checked(flag: str, path: tuple[str, ...], value: str | None) -> None:
     problem = value is not None and problem_with(path, value)
     if problem:
         raise UserError(f"{flag} {value!r}: {'.'.join(path)} {problem}",
                         hint=f"pass another {flag}")
-
-
-def derive_name(service: str) -> str:
-    """A valid `name` from an ECS service name, deterministically: lowercase, every run of
-    other characters one hyphen, `ecs-` in front when it would not start with a letter
-    (or would start with a prefix S3 reserves), at most 24 characters."""
-    text = re.sub(r"[^a-z0-9]+", "-", service.lower()).strip("-")
-    if not text[:1].isalpha() or text.startswith(_RESERVED_PREFIXES) or len(text) < 2:
-        text = (NAME_PREFIX + text).rstrip("-")
-    return text[:NAME_MAX].rstrip("-")
 
 
 # --- the run --------------------------------------------------------------------------
@@ -236,8 +166,8 @@ def run(app: App, options: Options, ask: Asker | None, say: Say,
     config = validate_rendered(text, target or "ecspipe.yaml")
     outcome = Outcome(text=text, config=config, found=found, path=target, warnings=warnings)
     if target is not None:
-        _write(target, text, options.force)
-        outcome.schema_path, outcome.schema_note = _write_schema(target, options.force)
+        write_config(target, text, options.force)
+        outcome.schema_path, outcome.schema_note = write_schema(target, options.force)
     outcome.next_steps = next_steps(app, options, found)
     return outcome
 
@@ -675,175 +605,6 @@ def _dockerfile(root: str, ask: Asker | None, say: Say,
     warnings.append(f"no Dockerfile in {root} (searched {gitinfo.SEARCH_DEPTH} levels down): "
                     "build.context is '.', where the build expects ./Dockerfile")
     return ".", None, "no Dockerfile found"
-
-
-# --- rendering, validating, writing -----------------------------------------------------
-
-
-def _scalar(value: Any) -> str:
-    """One YAML scalar on one line, quoted where YAML would read it otherwise."""
-    import yaml
-
-    text: str = yaml.safe_dump({"k": value}, width=10**9, allow_unicode=False)
-    if text.count("\n") == 1:
-        return text[len("k: "):].rstrip("\n")
-    # A line break in the value: double quotes, where it is an escape (the key is quoted too).
-    text = yaml.safe_dump({"k": value}, width=10**9, allow_unicode=False, default_style='"')
-    return text[len('"k": '):].rstrip("\n")
-
-
-def _comment(text: str) -> str:
-    """A comment that stays a comment: no newline or other control character."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
-def _line(indent: int, key: str, value: Any, comment: str = "", commented: bool = False) -> str:
-    """`  key: value   # comment`; with `commented`, `  # key: value   # comment`."""
-    text = "  " * indent + ("# " if commented else "") + f"{key}: {_scalar(value)}"
-    return _aligned(text, comment)
-
-
-def _aligned(text: str, comment: str) -> str:
-    if not comment:
-        return text
-    gap = " " * max(2, COMMENT_COLUMN - len(text))
-    return f"{text}{gap}# {_comment(comment)}"
-
-
-def render_config(f: Found, for_stdout: bool = False) -> str:
-    """The config file's text, in the style of config.example.yaml."""
-    from ecspipe.documents.project import IMAGES
-
-    lines = [f"# yaml-language-server: $schema=./{SCHEMA_FILENAME}"]
-    if for_stdout:
-        lines.append(f"#   (the schema: ecspipe schema > {SCHEMA_FILENAME})")
-    lines += [
-        "# ecspipe configuration, written by `ecspipe init`; `ecspipe validate` checks it offline.",
-        _comment(f"# From ECS service {f.cluster}/{f.service} in {f.region} and the git checkout."),
-        "# config.example.yaml documents every key; commented lines are optional settings.",
-        "version: 1",
-        "",
-        "# Prefix of every resource ecspipe creates (pipeline, build project, roles, bucket,",
-        "# connection). Lowercase letters, digits and single hyphens, 2-24 characters.",
-        _line(0, "name", f.name, f.name_note),
-        _line(0, "region", f.region, "region of the ECS service and of everything ecspipe "
-              "creates"),
-        _line(0, "account_id", f.account_id, "refuse to run with credentials for another "
-              "account"),
-        "",
-        "source:",
-        _line(1, "repository", f.repository, f.source_note),
-        _line(1, "branch", f.branch, (f"{f.branch_note}; pushes to it" if f.branch_note else
-                                       "pushes to this branch") + " (only) start the pipeline"),
-        _line(1, "provider", f.provider, " | ".join(PROVIDERS)),
-    ]
-    if f.connection_arn:
-        lines.append(_line(1, "connection_arn", f.connection_arn,
-                           f"existing connection ({f.connection_note}), never modified"))
-    else:
-        lines += [_line(1, "connection_arn",
-                        f"arn:aws:codeconnections:{f.region}:{f.account_id}:connection/ID",
-                        commented=True),
-                  _aligned("  #", "reuse an existing connection instead of creating one")]
-    lines += [
-        "",
-        "service:",
-        _line(1, "cluster", f.cluster, "the existing ECS cluster"),
-        _line(1, "name", f.service, "and service"),
-        _line(1, "container", f.container, f"gets the new image (task definition "
-              f"{f.task_definition}, {f.cpu_architecture})"),
-        "",
-        "build:",
-        _line(1, "context", f.context, f.dockerfile_note or "`docker build` context, relative "
-              "to the repository root"),
-    ]
-    if f.dockerfile:
-        lines.append(_line(1, "dockerfile", f.dockerfile, "relative to the repository root"))
-    else:
-        lines.append(_line(1, "dockerfile", "Dockerfile", "relative to the repository root",
-                           commented=True))
-    image = IMAGES.get(f.cpu_architecture, IMAGES["X86_64"])[1]
-    lines += [
-        _line(1, "compute_type", "BUILD_GENERAL1_SMALL", "CodeBuild compute type",
-              commented=True),
-        _line(1, "image", image, f"by default one matching {f.cpu_architecture}",
-              commented=True),
-        _line(1, "buildspec", "buildspec.yml", "use the repository's buildspec instead of "
-              "the generated one", commented=True),
-        _line(1, "timeout_minutes", 30, "build timeout", commented=True),
-        _aligned("  # env:", "build variables; secrets only as references:"),
-        "  #   APP_ENV: production",
-        "  #   DB_PASSWORD:",
-        "  #     parameter_store: " + _scalar(f"/{f.name}/db-password"),
-        _aligned("  # test_commands:", "after `docker build`, before the push; a failing"),
-        _aligned('  #   - docker run --rm "$IMAGE_URI" make test', "command stops the build"),
-        "",
-        "image:",
-    ]
-    if f.ecr_repository:
-        lines.append(_line(1, "repository", f.ecr_repository, "the ECR repository the service's "
-                           "image comes from"))
-    else:
-        lines.append(_line(1, "repository", f.name, "ECR repository; defaults to name",
-                           commented=True))
-    lines += [
-        _line(1, "keep", 20, "lifecycle policy: keep the newest N images", commented=True),
-        "",
-        _aligned("# tags:", "extra tags on every resource ecspipe creates"),
-        "#   team: platform",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def validate_rendered(text: str, filename: str) -> Config:
-    """Parse the rendered text with the config's rules; a failure here is ecspipe's bug."""
-    from ecspipe.config import parse_config
-    from ecspipe.errors import ConfigError
-
-    try:
-        return parse_config(text, filename)
-    except ConfigError as exc:
-        error = EcspipeError(f"the config init generated does not validate (a bug in ecspipe; "
-                             f"please report it): {exc.message}")
-        error.problems = exc.problems
-        raise error from exc
-
-
-def _write(path: str, text: str, force: bool) -> None:
-    if not force:
-        try:
-            # "x": never replaces a file, even one created since the check at the start.
-            with open(path, "x", encoding="utf-8") as fh:
-                fh.write(text)
-        except FileExistsError:
-            raise UserError(f"{path} exists; ecspipe init never overwrites a file without "
-                            "--force", hint="pass --force to replace it") from None
-        return
-    tmp = f"{path}.ecspipe-init.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-def _write_schema(config_path: str, force: bool) -> tuple[str | None, str]:
-    """ecspipe.schema.json next to the config, for the yaml-language-server line."""
-    from ecspipe.config import config_json_schema
-
-    path = os.path.join(os.path.dirname(config_path), SCHEMA_FILENAME)
-    text = json.dumps(config_json_schema(), indent=2) + "\n"  # as `ecspipe schema` prints it
-    if os.path.lexists(path):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                same = fh.read() == text
-        except OSError:
-            same = False
-        if same:
-            return path, "unchanged"
-        if not force:
-            return None, (f"{path} exists and differs: kept (--force replaces it, as does "
-                          f"`ecspipe schema > {path}`)")
-    _write(path, text, force=True)
-    return path, "written"
 
 
 def next_steps(app: App, options: Options, f: Found) -> list[tuple[str, str]]:

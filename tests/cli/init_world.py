@@ -15,6 +15,7 @@ checkout init reads.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Callable
@@ -26,6 +27,24 @@ WORKER = "demo-worker"
 WEB_STAGING = "demo-web-staging"
 FLUENT_BIT = "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"
 ORIGIN = "git@github.com:acme/demo-app.git"
+
+
+@functools.cache
+def _session() -> Any:
+    # One session for the run: mock_aws resets boto3's default session, and a fresh
+    # one reloads every service model (~0.3 s a client). moto's stubber is a botocore
+    # built-in handler, so clients of this session work in mock mode and, given an
+    # endpoint_url, against a server.
+    import boto3
+    import moto  # noqa: F401 (registers the stubber before the session exists)
+
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                 region_name="us-east-1")
+
+
+def aws(service: str, **kwargs: Any) -> Any:
+    """A boto3 client (mock mode; pass endpoint_url for a server)."""
+    return _session().client(service, **kwargs)
 
 
 def git(repo: Path, *args: str) -> None:

@@ -13,12 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from init_world import add_services, make_repo, register  # noqa: E402
+from init_world import add_services, aws, make_repo, register  # noqa: E402
 
 ACCOUNT = "123456789012"
 
@@ -32,7 +31,7 @@ def repo(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def world(seeded):
-    return add_services(boto3.client, seeded)
+    return add_services(aws, seeded)
 
 
 def written(path: str | Path = "ecspipe.yaml") -> dict:
@@ -70,7 +69,7 @@ def test_init_writes_a_config_that_validates_and_up_succeeds_with_it(world, repo
     assert ecspipe("validate").code == 0
     up = ecspipe("up")
     assert up.code == 0, up
-    pipeline = boto3.client("codepipeline").get_pipeline(name="demo-web-service")["pipeline"]
+    pipeline = aws("codepipeline").get_pipeline(name="demo-web-service")["pipeline"]
     assert pipeline["stages"][0]["actions"][0]["configuration"]["FullRepositoryId"] == \
         "acme/demo-app"
 
@@ -143,7 +142,7 @@ def test_the_essential_container_whose_image_is_in_ecr_is_taken(world, repo, ecs
 
 @pytest.fixture
 def two_app_containers(world):
-    ecs = boto3.client("ecs")
+    ecs = aws("ecs")
     image = world["image_uri"]
     arn = register(ecs, "demo-pair", [{"name": "api", "image": image},
                                       {"name": "admin", "image": image},
@@ -178,7 +177,7 @@ def test_container_picks_one_and_a_wrong_one_lists_the_real_ones(two_app_contain
 
 
 def test_a_code_deploy_service_is_written_with_a_warning(world, repo, ecspipe):
-    ecs = boto3.client("ecs")
+    ecs = aws("ecs")
     arn = register(ecs, "demo-bg", [{"name": "web", "image": world["image_uri"]}])
     ecs.create_service(cluster="demo-cluster", serviceName="demo-bg", taskDefinition=arn,
                        desiredCount=1, deploymentController={"type": "CODE_DEPLOY"})
@@ -192,7 +191,7 @@ def test_a_code_deploy_service_is_written_with_a_warning(world, repo, ecspipe):
 
 
 def test_an_image_outside_ecr_leaves_the_repository_to_the_default(world, repo, ecspipe):
-    ecs = boto3.client("ecs")
+    ecs = aws("ecs")
     arn = register(ecs, "demo-nginx", [{"name": "web", "image": "nginx:1.27"}])
     ecs.create_service(cluster="demo-cluster", serviceName="demo-nginx", taskDefinition=arn,
                        desiredCount=1)
@@ -213,7 +212,7 @@ def _connection(name: str, available: bool, provider: str = "GitHub",
 
     tags = [{"Key": "ecspipe:pipeline", "Value": made_for},
             {"Key": "managed-by", "Value": "ecspipe"}] if made_for else []
-    arn = boto3.client("codeconnections").create_connection(
+    arn = aws("codeconnections").create_connection(
         ConnectionName=name, ProviderType=provider, Tags=tags)["ConnectionArn"]
     if available:
         complete_handshake(arn)
@@ -232,7 +231,7 @@ def test_the_only_available_connection_of_the_provider_is_reused(world, repo, ec
     assert written()["source"]["connection_arn"] == arn
     assert "reuse team-github (AVAILABLE): the only AVAILABLE GitHub connection" in result.err
     assert ecspipe("up").code == 0
-    assert boto3.client("codeconnections").list_connections(
+    assert aws("codeconnections").list_connections(
         ProviderTypeFilter="GitHub")["Connections"].__len__() == 2  # none created
 
 
@@ -520,8 +519,9 @@ def test_environment_names_complete_from_the_config_given_by_c(tmp_path, monkeyp
 
 
 def test_help_does_not_import_init():
+    lazy = ("ecspipe.init", "ecspipe.initfile", "ecspipe.gitinfo")
     code = ("import sys; from ecspipe.cli import run; run(['--help']); "
-            "print(sorted(m for m in sys.modules if m in ('ecspipe.init', 'ecspipe.gitinfo')))")
+            f"print(sorted(m for m in sys.modules if m in {lazy!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
 

@@ -18,12 +18,11 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from init_world import add_services, make_repo  # noqa: E402
+from init_world import add_services, aws, make_repo  # noqa: E402
 
 STARTUP_TIMEOUT = 120.0
 EXPECT_TIMEOUT = 60.0
@@ -120,8 +119,7 @@ def test_numbered_choices_on_a_terminal_and_a_bad_answer_asks_again(tmp_path):
     repo = make_repo(tmp_path / "demo-app")
     with sandbox_server() as url:
         def client(name: str):
-            return boto3.client(name, endpoint_url=url, region_name="us-east-1",
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
+            return aws(name, endpoint_url=url)
 
         add_services(client, {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/"
                                            "demo-app:20261101_120000-0a1b2c3"})

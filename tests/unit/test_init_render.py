@@ -1,4 +1,4 @@
-"""init's pure parts: the derived name, single-value checks, the rendered file (no AWS)."""
+"""init's pure parts (initfile.py): the derived name, single-value checks, the rendered file."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecspipe.config import parse_config
-from ecspipe.init import (
+from ecspipe.init import ecr_repository_of
+from ecspipe.initfile import (
     Found,
     derive_name,
-    ecr_repository_of,
     problem_with,
     render_config,
     validate_rendered,
@@ -68,8 +68,8 @@ def test_single_values_are_checked_with_the_configs_own_rules():
 def test_ecr_images_of_this_account_and_region_give_their_repository():
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:20261101-0a1b2c3"
     assert ecr_repository_of(image, "123456789012", "us-east-1") == "team/app"
-    assert ecr_repository_of(image.replace(":2026", "@sha256:").split("@")[0] + "@sha256:ab",
-                             "123456789012", "us-east-1") == "team/app"
+    by_digest = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app@sha256:" + "ab" * 32
+    assert ecr_repository_of(by_digest, "123456789012", "us-east-1") == "team/app"
     assert ecr_repository_of(image, "210987654321", "us-east-1") is None
     assert ecr_repository_of(image, "123456789012", "eu-west-1") is None
     assert ecr_repository_of("nginx:1.27", "123456789012", "us-east-1") is None
@@ -162,3 +162,33 @@ def test_a_rendered_file_that_does_not_validate_is_exit_1_with_the_problems():
     assert excinfo.value.exit_code == 1
     assert "a bug in ecspipe" in excinfo.value.message
     assert any("service.container" in p for p in excinfo.value.problems)
+
+
+class _Pick:
+    def __init__(self, index):
+        self.index, self.asked = index, []
+
+    def choose(self, question, options, default=0):
+        self.asked.append(list(options))
+        return self.index
+
+
+def test_several_dockerfiles_ask_or_keep_the_root_with_a_warning(tmp_path):
+    from ecspipe.init import _dockerfile
+
+    for rel in ("api", "worker", "my app"):
+        (tmp_path / rel).mkdir()
+        (tmp_path / rel / "Dockerfile").write_text("FROM scratch\n")
+    said, warnings = [], []
+
+    unasked = _dockerfile(str(tmp_path), None, said.append, warnings)
+    pick = _Pick(1)
+    asked = _dockerfile(str(tmp_path), pick, said.append, [])
+
+    assert unasked == (".", None, "several Dockerfiles: api/Dockerfile, worker/Dockerfile")
+    assert any("my app/Dockerfile: its directory cannot be build.context" in w for w in warnings)
+    assert any("set build.context and build.dockerfile" in w for w in warnings)
+    assert pick.asked == [["api/Dockerfile", "worker/Dockerfile"]]
+    assert asked == ("worker", "worker/Dockerfile", "")
+    text = render_config(_found(context=".", dockerfile_note=unasked[2]))
+    assert "context: .                  # several Dockerfiles: api/Dockerfile" in text
