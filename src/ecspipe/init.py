@@ -616,6 +616,8 @@ def next_steps(app: App, options: Options, f: Found) -> list[tuple[str, str]]:
     if app.profile:
         extra += f" --profile {shlex.quote(app.profile)}"
     steps = []
+    if options.output == STDOUT:
+        steps.append(("save it as ecspipe.yaml", "init only printed it (-o FILE writes it)"))
     if f.provider == "GitHubEnterpriseServer" and not f.connection_arn:
         steps.append(("(console)", "create the GitHub Enterprise Server connection and set "
                       "source.connection_arn"))

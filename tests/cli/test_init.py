@@ -366,6 +366,7 @@ def test_dash_prints_the_config_to_stdout_and_writes_nothing(world, repo, ecspip
     assert result.code == 0, result
     assert yaml.safe_load(result.out)["service"]["container"] == "web"
     assert "ecspipe schema > ecspipe.schema.json" in result.out
+    assert "save it as ecspipe.yaml  # init only printed it" in result.err
     assert sorted(p.name for p in repo.iterdir()) == [".git", "Dockerfile"]
 
 
