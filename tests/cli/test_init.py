@@ -366,7 +366,8 @@ def test_dash_prints_the_config_to_stdout_and_writes_nothing(world, repo, ecspip
     assert result.code == 0, result
     assert yaml.safe_load(result.out)["service"]["container"] == "web"
     assert "ecspipe schema > ecspipe.schema.json" in result.out
-    assert "save it as ecspipe.yaml  # init only printed it" in result.err
+    first_step = result.err.split("next:\n", 1)[1].splitlines()[0].split()
+    assert first_step[:5] == ["save", "it", "as", "ecspipe.yaml", "#"], result.err
     assert sorted(p.name for p in repo.iterdir()) == [".git", "Dockerfile"]
 
 
