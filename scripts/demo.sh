@@ -38,8 +38,9 @@ echo "sandbox running on $AWS_ENDPOINT_URL, seeded with the guide's Part 1: ECS 
 echo "demo-cluster, service demo-web-service (container web), ECR repository demo-app."
 echo "In the sandbox, a new connection's GitHub handshake completes by itself after 2 s."
 
-step "cd $APP && ecspipe init --yes"
-"$BIN/ecspipe" init --repo-dir "$APP" -o "$CONFIG" --yes "${INIT_FLAGS[@]}"
+step "cd $APP && ecspipe init --service demo-web-service --yes"
+"$BIN/ecspipe" init --repo-dir "$APP" -o "$CONFIG" --service demo-web-service --yes \
+  "${INIT_FLAGS[@]}"
 step ecspipe validate -c $CONFIG
 "$BIN/ecspipe" validate -c $CONFIG
 step ecspipe plan -c $CONFIG

@@ -1,8 +1,9 @@
 """More than the sandbox's seed, for `ecspipe init`: two clusters and three services.
 
-The seed (one cluster `demo-cluster`, service `demo-web-service`, container `web`)
-is left as it is; `add_services` adds, through any boto3 client factory (mock
-mode or a server's endpoint):
+The seed (cluster `demo-cluster`, service `demo-web-service`, container `web`;
+newer seeds also `demo-staging/demo-web-staging`) is left as it is;
+`add_services` adds what it lacks, through any boto3 client factory (mock mode
+or a server's endpoint):
 
   demo-cluster / demo-worker        containers worker (ECR, essential) and
                                     log-router (public image, not essential)
@@ -71,6 +72,8 @@ def register(ecs: Any, family: str, containers: list[dict], **kwargs: Any) -> st
 
 
 def add_services(client: Callable[[str], Any], seeded: dict) -> dict:
+    """Add what the seed lacks of the two clusters and three services (a seed that
+    already has the staging service keeps its own)."""
     ecs = client("ecs")
     image = seeded["image_uri"]
     worker = register(ecs, "demo-worker", [
@@ -79,8 +82,10 @@ def add_services(client: Callable[[str], Any], seeded: dict) -> dict:
     ], runtimePlatform={"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"})
     ecs.create_service(cluster="demo-cluster", serviceName=WORKER, taskDefinition=worker,
                        desiredCount=1)
-    ecs.create_cluster(clusterName=STAGING)
-    staging = register(ecs, "demo-web-staging", [{"name": "web", "image": image}])
-    ecs.create_service(cluster=STAGING, serviceName=WEB_STAGING, taskDefinition=staging,
-                       desiredCount=1)
+    if not any(arn.endswith(f"/{STAGING}") for arn in ecs.list_clusters()["clusterArns"]):
+        ecs.create_cluster(clusterName=STAGING)
+    if not ecs.describe_services(cluster=STAGING, services=[WEB_STAGING])["services"]:
+        staging = register(ecs, "demo-web-staging", [{"name": "web", "image": image}])
+        ecs.create_service(cluster=STAGING, serviceName=WEB_STAGING, taskDefinition=staging,
+                           desiredCount=1)
     return {**seeded, "staging": STAGING, "worker": WORKER, "web_staging": WEB_STAGING}

@@ -108,10 +108,11 @@ def test_service_alone_finds_its_cluster(world, repo, ecspipe):
 
 
 def test_the_only_service_is_taken_and_said(seeded, repo, ecspipe):
-    result = ecspipe("init", "--yes")
+    result = ecspipe("init", "--cluster", "demo-cluster", "--yes")
 
     assert result.code == 0, result
-    assert "demo-cluster/demo-web-service: the only ACTIVE service" in result.err
+    assert "demo-cluster/demo-web-service: the only ACTIVE service in cluster demo-cluster" \
+        in result.err
 
 
 def test_a_missing_cluster_or_service_is_exit_2_naming_the_flag(world, repo, ecspipe):
