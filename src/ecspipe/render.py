@@ -41,7 +41,9 @@ def console(stderr: bool = False) -> Any:
     if key not in _consoles:
         from rich.console import Console
 
-        _consoles[key] = Console(stderr=stderr, highlight=False, soft_wrap=True)
+        # emoji=False: rich replaces `:name:` codes even with markup=False, and text from
+        # AWS or a repository (a branch `feat/:fire:`) must print as it is.
+        _consoles[key] = Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
     return _consoles[key]
 
 
@@ -70,6 +72,12 @@ def err(text: str, style: str | None = None) -> None:
         sys.stderr.flush()
     else:
         console(stderr=True).print(text, style=style, markup=False)
+
+
+def raw(text: str) -> None:
+    """Data to stdout exactly as given (a generated file), never styled."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def emit_json(data: Any) -> None:
