@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole ecspipe story against the local sandbox, as a newcomer would run it:
-# start the emulator, validate, plan, up (twice), release --wait, status, down.
+# start the emulator, init (in a scratch checkout of the app), validate, plan,
+# up (twice), release --wait, status, down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -11,7 +12,16 @@ mkdir -p .demo
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
 unset AWS_PROFILE
-CONFIG=config.example.yaml
+# The application's checkout, as a newcomer has one: origin on GitHub, a Dockerfile.
+APP=.demo/app
+CONFIG=$APP/ecspipe.yaml
+rm -rf "$APP" && mkdir -p "$APP" && printf 'FROM nginx\n' >"$APP/Dockerfile"
+INIT_FLAGS=()
+if command -v git >/dev/null; then
+  git -C "$APP" init -q -b main && git -C "$APP" remote add origin git@github.com:acme/demo-app.git
+else
+  INIT_FLAGS=(--repository acme/demo-app --branch main)  # what init would read from git
+fi
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
@@ -28,6 +38,9 @@ echo "sandbox running on $AWS_ENDPOINT_URL, seeded with the guide's Part 1: ECS 
 echo "demo-cluster, service demo-web-service (container web), ECR repository demo-app."
 echo "In the sandbox, a new connection's GitHub handshake completes by itself after 2 s."
 
+step "cd $APP && ecspipe init --service demo-web-service --yes"
+"$BIN/ecspipe" init --repo-dir "$APP" -o "$CONFIG" --service demo-web-service --yes \
+  "${INIT_FLAGS[@]}"
 step ecspipe validate -c $CONFIG
 "$BIN/ecspipe" validate -c $CONFIG
 step ecspipe plan -c $CONFIG

@@ -77,9 +77,14 @@ class App:
             return self.shared_aws[key]
 
     def _new_aws(self, max_concurrency: int = PLAN_WORKERS) -> Aws:
+        return self.aws_for(self.config.region, max_concurrency)
+
+    def aws_for(self, region: str, max_concurrency: int = PLAN_WORKERS) -> Aws:
+        """An Aws in `region` with this App's profile, endpoint and hooks (also for
+        commands that have no config yet, such as `init`)."""
         from ecspipe.aws import Aws
 
-        aws = Aws(self.config.region, profile=self.profile, endpoint_url=self.endpoint_url,
+        aws = Aws(region, profile=self.profile, endpoint_url=self.endpoint_url,
                   max_concurrency=max_concurrency, limits=self.aws_limits,
                   endpoint_source=self.endpoint_source)
         for event, handler in self.client_hooks:

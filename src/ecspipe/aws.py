@@ -150,6 +150,13 @@ def _botocore_session(profile: str | None) -> Any:
     return session
 
 
+def default_region(profile: str | None) -> str | None:
+    """The region botocore would use without one given: AWS_REGION / AWS_DEFAULT_REGION,
+    else the profile's `region` (ProfileNotFound for an unknown profile)."""
+    region = _botocore_session(profile).get_config_variable("region")
+    return str(region) if region else None
+
+
 class Aws:
     """A botocore session plus a cache of clients (one per service, created once).
 

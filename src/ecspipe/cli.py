@@ -60,6 +60,48 @@ def _config_files(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(files)
 
 
+def _new_app(profile: str | None, region: str | None, endpoint_url: str | None,
+             verbose: bool) -> App:
+    """The invocation's App; `main` reports errors with its -v."""
+    from ecspipe.app import App
+
+    ctx = click.get_current_context()
+    # An endpoint error names where the URL came from: the flag or AWS_ENDPOINT_URL.
+    from_env = ctx.get_parameter_source("endpoint_url") == click.core.ParameterSource.ENVIRONMENT
+    app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose,
+              endpoint_source="AWS_ENDPOINT_URL" if from_env else "--endpoint-url")
+    _current["app"] = app
+    if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
+        for key, value in ctx.obj.items():
+            setattr(app, key, value)
+    return app
+
+
+def complete_environments(ctx: click.Context, param: click.Parameter,
+                          incomplete: str) -> list[str]:
+    """Shell completion of environment names: `environments[].name` of the config given
+    by -c (or ECSPIPE_CONFIG, or ./ecspipe.yaml), read as raw YAML. Silent on any
+    problem: a completion never prints an error. For the --env options to come."""
+    try:
+        import yaml
+
+        paths = ctx.params.get("config_paths") or (
+            os.environ.get("ECSPIPE_CONFIG", "").split(os.pathsep)[:1] or ["ecspipe.yaml"])
+        names: list[str] = []
+        for path in [p for p in paths if p] or ["ecspipe.yaml"]:
+            if not os.path.isfile(path) or os.path.getsize(path) > 1_000_000:
+                continue
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+            for env in (data or {}).get("environments") or []:
+                name = env.get("name") if isinstance(env, dict) else None
+                if isinstance(name, str) and name.startswith(incomplete) and name not in names:
+                    names.append(name)
+        return names
+    except Exception:  # noqa: BLE001 - see the docstring
+        return []
+
+
 def common_options(fn: Callable[..., Any] | None = None, *,
                    many: bool = False) -> Any:
     """-c/--profile/--region/--endpoint-url/-v, shared by every command that reads AWS.
@@ -87,16 +129,8 @@ def common_options(fn: Callable[..., Any] | None = None, *,
     @functools.wraps(fn)
     def wrapper(config_paths: tuple[str, ...], profile: str | None, region: str | None,
                 endpoint_url: str | None, verbose: bool, **kwargs: Any) -> Any:
-        from ecspipe.app import App
-
+        app = _new_app(profile, region, endpoint_url, verbose)  # -v applies to -c errors too
         ctx = click.get_current_context()
-        from_env = ctx.get_parameter_source("endpoint_url") == click.core.ParameterSource.ENVIRONMENT
-        app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose,
-                  endpoint_source="AWS_ENDPOINT_URL" if from_env else "--endpoint-url")
-        _current["app"] = app  # -v applies to errors in the -c values too
-        if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
-            for key, value in ctx.obj.items():
-                setattr(app, key, value)
         paths = _config_files(config_paths)
         if len(paths) > 1 and not many:
             from ecspipe.errors import UserError
@@ -130,6 +164,88 @@ def cli() -> None:
     GitHub connection -> CodeBuild (docker build, test, push a unique tag to ECR)
     -> ECS rolling deploy, triggered by pushes to one branch.
     """
+
+
+class _Prompter:
+    """init's questions as numbered choices on stderr; a bad answer asks again."""
+
+    def choose(self, question: str, options: Any, default: int = 0) -> int:
+        from ecspipe import render
+
+        render.err(question, style="bold")
+        for number, option in enumerate(options, 1):
+            render.err(f"  {number}) {option}")
+        answer = click.prompt("Number", type=click.IntRange(1, len(options)), err=True,
+                              default=default + 1)
+        return int(answer) - 1
+
+    def text(self, question: str, check: Callable[[str], str | None],
+             default: str | None = None) -> str:
+        from ecspipe import render
+
+        while True:
+            answer = str(click.prompt(question, default=default, err=True)).strip()
+            problem = check(answer)
+            if problem is None:
+                return answer
+            render.err(f"  {answer!r}: {problem}", style="yellow")
+
+
+@cli.command()
+@click.option("--cluster", default=None, help="ECS cluster of the service (default: ask, or "
+              "the only one).")
+@click.option("--service", default=None, help="ECS service that gets the pipeline.")
+@click.option("--container", default=None, help="Container that gets the new image.")
+@click.option("--repository", default=None, metavar="OWNER/REPO",
+              help="Repository (default: from the git remote origin).")
+@click.option("--provider", type=click.Choice(["GitHub", "GitHubEnterpriseServer", "Bitbucket",
+                                               "GitLab"]),
+              default=None, help="Source provider (default: from the remote's host).")
+@click.option("--branch", default=None, help="Branch whose pushes start the pipeline "
+              "(default: the remote's default branch, else the current one).")
+@click.option("--name", default=None, help="Pipeline name (default: from the service name).")
+@click.option("--repo-dir", default=".", type=click.Path(file_okay=False), show_default=True,
+              help="The git checkout to read.")
+@click.option("-o", "--output", "output_path", default="ecspipe.yaml", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Where to write the config; - prints it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("-y", "--yes", is_flag=True, help="Ask nothing: take what is unique, else exit 2.")
+@click.option("--profile", default=None, envvar="AWS_PROFILE", show_envvar=True,
+              help="AWS profile to use.")
+@click.option("--region", default=None,
+              help="Region of the service (default: the profile's or AWS_REGION).")
+@click.option("--endpoint-url", default=None, envvar="AWS_ENDPOINT_URL", show_envvar=True,
+              metavar="URL", help="AWS endpoint, e.g. the sandbox's http://127.0.0.1:4566.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and more detail.")
+def init(cluster: str | None, service: str | None, container: str | None,
+         repository: str | None, provider: str | None, branch: str | None, name: str | None,
+         repo_dir: str, output_path: str, force: bool, yes: bool, profile: str | None,
+         region: str | None, endpoint_url: str | None, verbose: bool) -> None:
+    """Write ecspipe.yaml from your ECS service and git checkout."""
+    from ecspipe import init as core
+    from ecspipe import render
+
+    app = _new_app(profile, None, endpoint_url, verbose)
+    options = core.Options(cluster=cluster, service=service, container=container,
+                           repository=repository, provider=provider, branch=branch, name=name,
+                           repo_dir=repo_dir, output=output_path, force=force)
+    ask = None if yes or not sys.stdin.isatty() else _Prompter()
+    outcome = core.run(app, options, ask, say=render.err, region=region)
+    if outcome.path is None:
+        render.raw(outcome.text)
+    else:
+        schema = (f" and {outcome.schema_path} (its JSON Schema, for editors; "
+                  f"{outcome.schema_note})" if outcome.schema_path else "")
+        render.err(f"wrote {outcome.path} (valid){schema}", style="bold green")
+        if not outcome.schema_path and outcome.schema_note:
+            render.err(f"  {outcome.schema_note}")
+    for warning in outcome.warnings:
+        render.err(f"warning: {warning}", style="yellow")
+    render.err("next:", style="bold")
+    width = max(len(command) for command, _ in outcome.next_steps)
+    for command, why in outcome.next_steps:
+        render.err(f"  {command:<{width}}  # {why}")
 
 
 @cli.command()

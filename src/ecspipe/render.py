@@ -112,7 +112,8 @@ def console(stderr: bool = False) -> Any:
     if key not in _consoles:
         from rich.console import Console
 
-        # markup/emoji off: nothing printed is ever read as `[style]` or `:code:`.
+        # markup/emoji off: nothing printed is ever read as `[style]` or `:code:` (rich
+        # replaces `:name:` codes even with markup=False; a branch `feat/:fire:` stays).
         _consoles[key] = Console(stderr=stderr, highlight=False, soft_wrap=True,
                                  markup=False, emoji=False)
     return _consoles[key]
@@ -153,6 +154,12 @@ def trace(text: str) -> None:
     stream = _writable(sys.stderr)
     stream.write("".join(literal(line) + "\n" for line in text.rstrip("\n").split("\n")))
     stream.flush()
+
+
+def raw(text: str) -> None:
+    """Data to stdout exactly as given (a generated file), never styled."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def emit_json(data: Any) -> None:

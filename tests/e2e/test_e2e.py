@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "config.example.yaml")
-COMMANDS = {"validate", "plan", "up", "status", "release", "down", "schema", "sandbox"}
+COMMANDS = {"init", "validate", "plan", "up", "status", "release", "down", "schema", "sandbox"}
 
 STARTUP_TIMEOUT = 120.0  # seconds until the sandbox prints its export line (usually ~7)
 STOP_TIMEOUT = 15.0  # seconds after SIGTERM before the server is killed
@@ -496,7 +496,7 @@ def test_importing_the_cli_loads_neither_boto3_botocore_moto_nor_rich(home):
     assert heavy == []
 
 
-def test_help_exits_0_and_lists_all_eight_commands(ecspipe):
+def test_help_exits_0_and_lists_all_nine_commands(ecspipe):
     result = ecspipe("--help", endpoint=None)
 
     assert result.code == 0, show(result)

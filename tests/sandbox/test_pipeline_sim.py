@@ -157,8 +157,12 @@ class World:
             connections.complete_handshake(arn)
         return arn
 
-    def create_pipeline(self, connection_arn: str | None = None, mode: str = "SUPERSEDED") -> str:
-        """Create the pipeline (which starts execution #1); return that execution's id."""
+    def create_pipeline(self, connection_arn: str | None = None, mode: str = "SUPERSEDED",
+                        shape=None) -> str:
+        """Create the pipeline (which starts execution #1); return that execution's id.
+
+        `shape(stages)`, if given, returns the stages to declare instead (approvals,
+        conditions, more deploy stages)."""
         arn = connection_arn or self.connection()
 
         def action(name, category, provider, configuration, inputs=(), outputs=()):
@@ -212,11 +216,11 @@ class World:
                 "pipelineType": "V2",
                 "executionMode": mode,
                 "variables": [{"name": "RELEASE_NOTE", "defaultValue": "none"}],
-                "stages": [
+                "stages": (shape or list)([
                     {"name": "Source", "actions": [source]},
                     {"name": "Build", "actions": [build]},
                     {"name": "Deploy", "actions": [deploy]},
-                ],
+                ]),
             }
         )
         return self.summaries()[0]["pipelineExecutionId"]
@@ -786,7 +790,8 @@ def test_botocore_models_the_operations_the_sandbox_adds():
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("codepipeline")
-    for operation in ("GetPipelineState", "ListActionExecutions", "StopPipelineExecution"):
+    for operation in ("GetPipelineState", "ListActionExecutions", "StopPipelineExecution",
+                      "PutApprovalResult", "RollbackStage"):
         assert operation in model.operation_names
     start = model.operation_model("StartPipelineExecution").input_shape
     assert "sourceRevisions" in start.members

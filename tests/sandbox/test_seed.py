@@ -76,6 +76,23 @@ def test_the_seeded_task_definition_is_a_fargate_x86_task_with_one_web_container
     assert container["portMappings"][0]["containerPort"] == 8080
 
 
+def test_a_staging_service_in_its_own_cluster_runs_the_same_image_under_another_container_name(
+    seeded, ecs
+):
+    staging = seeded["staging"]
+    answer = ecs.describe_services(cluster="demo-staging", services=["demo-web-staging"])
+    assert answer["failures"] == []
+    service = answer["services"][0]
+    assert service["serviceArn"] == staging["service_arn"] != seeded["service_arn"]
+    assert service["clusterArn"] == staging["cluster_arn"] != seeded["cluster_arn"]
+    td = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    assert [c["name"] for c in td["containerDefinitions"]] == ["app"]
+    assert td["containerDefinitions"][0]["image"] == seeded["image_uri"]
+    production = ecs.describe_task_definition(taskDefinition=seeded["task_definition_arn"])
+    assert production["taskDefinition"]["containerDefinitions"][0]["name"] == "web"
+    assert td["executionRoleArn"] == seeded["execution_role_arn"]
+
+
 def test_the_seeded_repository_holds_the_image_and_has_no_ecspipe_tags(seeded, aws):
     ecr = aws("ecr")
 

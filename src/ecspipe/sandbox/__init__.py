@@ -13,6 +13,8 @@ read (see reference/aws-facts.md section 6):
   actions.py       what Source and ECS deploy actions do when they run
   builds.py        what a CodeBuild action does: build record, log, image in ECR
   ecs.py           service deployments that roll out (or roll back)
+  conditions.py    stage conditions: deployment windows, alarm-watched bakes
+  notifications.py CodeStar Notifications rules, publishing pipeline events to SNS
   s3.py            tags given in CreateBucket, applied with the bucket
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
@@ -54,7 +56,7 @@ def install() -> None:
     # 3 s of CPU after every start and every reset, for images nothing here uses.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     require_moto()
-    from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, s3
+    from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, notifications, s3
 
     _cache_module_list()
 
@@ -62,6 +64,7 @@ def install() -> None:
     codebuild.install()
     codepipeline.install()
     ecs.install()
+    notifications.install()
     s3.install()
     _installed = True
 

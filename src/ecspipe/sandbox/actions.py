@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,36 @@ class ActionSimulator:
 
     def abandon(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
         pass
+
+
+# "Quotas in AWS CodePipeline": a manual approval times out after 7 days unless the
+# action's timeoutInMinutes (5 to 86400) says otherwise.
+APPROVAL_DEFAULT_MINUTES = 7 * 24 * 60
+
+
+class ApprovalSimulator(ActionSimulator):
+    """A manual approval: InProgress, with a token, until PutApprovalResult or expiry.
+
+    The token appears in GetPipelineState's action state (`latestExecution.token`)
+    while the approval waits; executions.put_approval_result() records the answer
+    and ends the action at once.
+    """
+
+    def start(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
+        minutes = int(run.declaration.get("timeoutInMinutes") or APPROVAL_DEFAULT_MINUTES)
+        run.ends_at = now + minutes * 60
+        run.data["token"] = str(uuid.uuid4())
+        run.data["minutes"] = minutes
+
+    def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
+        decision = run.data.get("decision")
+        if decision == "Approved":
+            return None
+        if decision == "Rejected":
+            return {"code": "JobFailed", "message": "The approval was rejected."}
+        run.summary = f"The approval expired: nobody answered within {run.data['minutes']} " \
+            "minutes."
+        return {"code": "JobFailed", "message": run.summary}
 
 
 def _connection_status(account_id: str, region: str, arn: str) -> str | None:
@@ -201,7 +232,7 @@ class EcsDeploySimulator(ActionSimulator):
         )
         run.data.update(cluster=cluster, service=name, deployment_id=deployment["id"], fail=fail)
         # The action waits for the rollout (or for the circuit breaker to trip).
-        run.data["ends_at"] = now + ecs_sim.rollout_seconds()
+        run.ends_at = max(run.ends_at or now, now + ecs_sim.rollout_seconds())
         run.external_id = deployment["id"]
         run.external_url = (
             f"https://console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{name}"

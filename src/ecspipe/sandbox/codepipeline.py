@@ -25,6 +25,7 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 
+from ecspipe.sandbox import conditions
 from ecspipe.sandbox.builds import _simulated_builds
 from ecspipe.sandbox.executions import (
     IN_PROGRESS,
@@ -35,9 +36,16 @@ from ecspipe.sandbox.executions import (
     _find_execution,
     _naive,
     advance_region,
+    alarm_changed,
     find_pipeline,
     start_execution,
     stop_execution,
+)
+from ecspipe.sandbox.executions import (
+    put_approval_result as answer_approval,
+)
+from ecspipe.sandbox.executions import (
+    rollback_stage as roll_back_stage,
 )
 from ecspipe.sandbox.settings import SETTINGS
 
@@ -75,6 +83,9 @@ def _latest_execution(run: ActionRun) -> dict[str, Any]:
             "externalExecutionId": run.external_id,
             "externalExecutionUrl": run.external_url,
             "errorDetails": run.error,
+            # A waiting manual approval's token: what PutApprovalResult needs.
+            "token": run.data.get("token") if run.status == IN_PROGRESS else None,
+            "lastUpdatedBy": run.updated_by,
         }
     )
 
@@ -120,7 +131,7 @@ def pipeline_state(pipeline: Any, region: str) -> dict[str, Any]:
         waiting = [ex for ex in executions if ex.running and ex.waiting and ex.stage.name == name]
         if waiting:
             inbound = [
-                {"pipelineExecutionId": ex.id, "status": IN_PROGRESS, "type": "STANDARD"}
+                {"pipelineExecutionId": ex.id, "status": IN_PROGRESS, "type": ex.execution_type}
                 for ex in waiting
             ]
             state["inboundExecution"], state["inboundExecutions"] = inbound[-1], inbound
@@ -151,8 +162,10 @@ def pipeline_state(pipeline: Any, region: str) -> dict[str, Any]:
             state["latestExecution"] = {
                 "pipelineExecutionId": ex.id,
                 "status": stage_run.status,
-                "type": "STANDARD",
+                "type": ex.execution_type,
             }
+            for kind, condition in stage_run.conditions.items():
+                state[f"{kind}ConditionState"] = conditions.state_view(condition)
         stage_states.append(state)
     return {
         "pipelineName": declaration["name"],
@@ -209,6 +222,7 @@ def _action_detail(ex: SimulatedExecution, run: ActionRun, region: str) -> dict[
         "startTime": run.start_time,
         "lastUpdateTime": run.last_update_time,
         "status": run.status,
+        **({"updatedBy": run.updated_by} if run.updated_by else {}),
         "input": _drop_none(
             {
                 "actionTypeId": run.type_id,
@@ -355,6 +369,50 @@ def _stop_pipeline_execution(_missing):
     return stop_pipeline_execution
 
 
+def _put_approval_result(_missing):
+    def put_approval_result(self):
+        result = self._get_param("result") or {}
+        approved_at = answer_approval(
+            self.current_account,
+            self.region,
+            self._get_param("pipelineName"),
+            self._get_param("stageName"),
+            self._get_param("actionName"),
+            self._get_param("token"),
+            result.get("status"),
+            result.get("summary", ""),
+        )
+        return json.dumps({"approvedAt": approved_at})
+
+    return put_approval_result
+
+
+def _rollback_stage(_missing):
+    def rollback_stage(self):
+        ex = roll_back_stage(
+            self.current_account,
+            self.region,
+            self._get_param("pipelineName"),
+            self._get_param("stageName"),
+            self._get_param("targetPipelineExecutionId"),
+        )
+        return json.dumps({"pipelineExecutionId": ex.id})
+
+    return rollback_stage
+
+
+def _set_alarm_state(original):
+    # Conditions that watch an alarm react the moment it changes (a bake rolls back
+    # as soon as its alarm is in ALARM), whoever polls when.
+    def set_alarm_state(self, alarm_name, reason, reason_data, state_value):
+        advance_region(self.account_id, self.region_name)
+        result = original(self, alarm_name, reason, reason_data, state_value)
+        alarm_changed(self.account_id, self.region_name, alarm_name)
+        return result
+
+    return set_alarm_state
+
+
 def _batch_get_builds(original):
     # moto's batch_get_builds marks every build it returns SUCCEEDED (and appends
     # phases on each call); builds this module runs are answered from their records.
@@ -379,6 +437,9 @@ HOOKS = (
     (_CPR, "CodePipelineResponse", "get_pipeline_state", _get_pipeline_state),
     (_CPR, "CodePipelineResponse", "list_action_executions", _list_action_executions),
     (_CPR, "CodePipelineResponse", "stop_pipeline_execution", _stop_pipeline_execution),
+    (_CPR, "CodePipelineResponse", "put_approval_result", _put_approval_result),
+    (_CPR, "CodePipelineResponse", "rollback_stage", _rollback_stage),
+    ("moto.cloudwatch.models", "CloudWatchBackend", "set_alarm_state", _set_alarm_state),
     ("moto.codebuild.models", "CodeBuildBackend", "batch_get_builds", _batch_get_builds),
     ("moto.ecs.models", "EC2ContainerServiceBackend", "describe_services", _advancing),
     ("moto.ecr.models", "ECRBackend", "describe_images", _advancing),
@@ -386,7 +447,8 @@ HOOKS = (
     ("moto.logs.models", "LogsBackend", "filter_log_events", _advancing),
 )
 # Operations moto lacks: added, not wrapped. Everything else must exist in moto.
-NEW_OPERATIONS = {"get_pipeline_state", "list_action_executions", "stop_pipeline_execution"}
+NEW_OPERATIONS = {"get_pipeline_state", "list_action_executions", "stop_pipeline_execution",
+                  "put_approval_result", "rollback_stage"}
 
 
 def install() -> None:

@@ -5,6 +5,11 @@ of its task, an ECR repository holding one image, a cluster, a task definition
 and the service. Names match config.example.yaml, so `ecspipe up -c
 config.example.yaml` works against the sandbox as is.
 
+A second environment stands beside it, as teams have one: a staging service in
+a cluster of its own, running the same image from a task definition whose
+container is named differently (`app`, where production's is `web`), for
+config.environments.example.yaml (staging, then production after an approval).
+
 `seed()` talks to AWS through boto3 only, so it works in mock mode (inside
 `mock_aws`, endpoint_url None) and against a sandbox server (endpoint_url set)
 alike. It always signs with fake credentials: pointed at real AWS by mistake,
@@ -27,6 +32,10 @@ REPOSITORY = "demo-app"
 IMAGE_TAG = "20261101_120000-0a1b2c3"
 EXECUTION_ROLE = "ecsTaskExecutionRole"
 TASK_ROLE = "demo-web-task-role"
+STAGING_CLUSTER = "demo-staging"
+STAGING_SERVICE = "demo-web-staging"
+STAGING_FAMILY = "demo-web-staging"
+STAGING_CONTAINER = "app"
 EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
 _FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -149,66 +158,58 @@ def seed(region: str = "us-east-1", endpoint_url: str | None = None) -> dict[str
     logs.create_log_group(logGroupName=log_group)
 
     ecs = client("ecs")
-    cluster = ecs.create_cluster(clusterName=CLUSTER)["cluster"]
-    task_definition = ecs.register_task_definition(
-        family=FAMILY,
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        runtimePlatform={"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
-        executionRoleArn=execution_role["Arn"],
-        taskRoleArn=task_role["Arn"],
-        containerDefinitions=[
-            {
-                "name": CONTAINER,
-                "image": image_uri,
-                "essential": True,
-                "portMappings": [{"containerPort": CONTAINER_PORT, "protocol": "tcp"}],
-                "logConfiguration": {
-                    "logDriver": "awslogs",
-                    "options": {
-                        "awslogs-group": log_group,
-                        "awslogs-region": region,
-                        "awslogs-stream-prefix": CONTAINER,
+    network = _network(client("ec2"))
+
+    def service_in(cluster_name: str, service_name: str, family: str, container: str,
+                   desired: int) -> dict[str, Any]:
+        cluster = ecs.create_cluster(clusterName=cluster_name)["cluster"]
+        task_definition = ecs.register_task_definition(
+            family=family,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            runtimePlatform={"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+            executionRoleArn=execution_role["Arn"],
+            taskRoleArn=task_role["Arn"],
+            containerDefinitions=[
+                {
+                    "name": container,
+                    "image": image_uri,
+                    "essential": True,
+                    "portMappings": [{"containerPort": CONTAINER_PORT, "protocol": "tcp"}],
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {
+                            "awslogs-group": log_group,
+                            "awslogs-region": region,
+                            "awslogs-stream-prefix": container,
+                        },
                     },
-                },
-            }
-        ],
-    )["taskDefinition"]
+                }
+            ],
+        )["taskDefinition"]
+        service = ecs.create_service(
+            cluster=cluster_name,
+            serviceName=service_name,
+            taskDefinition=task_definition["taskDefinitionArn"],
+            desiredCount=desired,
+            launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": network},
+            deploymentController={"type": "ECS"},
+            deploymentConfiguration={
+                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                "maximumPercent": 200,
+                "minimumHealthyPercent": 100,
+            },
+        )["service"]
+        return {"cluster": cluster, "task_definition": task_definition, "service": service}
 
-    # Fargate with awsvpc needs subnets: use the default VPC's, as the console does.
-    ec2 = client("ec2")
-    subnets = [
-        s["SubnetId"]
-        for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
-            "Subnets"
-        ]
-    ][:2]
-    groups = [
-        g["GroupId"]
-        for g in ec2.describe_security_groups(
-            Filters=[{"Name": "group-name", "Values": ["default"]}]
-        )["SecurityGroups"]
-    ][:1]
-    network: dict[str, Any] = {"subnets": subnets, "assignPublicIp": "ENABLED"}
-    if groups:
-        network["securityGroups"] = groups
-
-    service = ecs.create_service(
-        cluster=CLUSTER,
-        serviceName=SERVICE,
-        taskDefinition=task_definition["taskDefinitionArn"],
-        desiredCount=2,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": network},
-        deploymentController={"type": "ECS"},
-        deploymentConfiguration={
-            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-            "maximumPercent": 200,
-            "minimumHealthyPercent": 100,
-        },
-    )["service"]
+    production = service_in(CLUSTER, SERVICE, FAMILY, CONTAINER, desired=2)
+    staging = service_in(STAGING_CLUSTER, STAGING_SERVICE, STAGING_FAMILY, STAGING_CONTAINER,
+                         desired=1)
+    cluster, service = production["cluster"], production["service"]
+    task_definition = production["task_definition"]
 
     return {
         "account_id": account,
@@ -230,4 +231,33 @@ def seed(region: str = "us-east-1", endpoint_url: str | None = None) -> dict[str
         "execution_role_arn": execution_role["Arn"],
         "task_role_arn": task_role["Arn"],
         "log_group": log_group,
+        "staging": {
+            "cluster": STAGING_CLUSTER,
+            "cluster_arn": staging["cluster"]["clusterArn"],
+            "service": STAGING_SERVICE,
+            "service_arn": staging["service"]["serviceArn"],
+            "task_family": STAGING_FAMILY,
+            "task_definition_arn": staging["task_definition"]["taskDefinitionArn"],
+            "container": STAGING_CONTAINER,
+        },
     }
+
+
+def _network(ec2: Any) -> dict[str, Any]:
+    """Fargate with awsvpc needs subnets: use the default VPC's, as the console does."""
+    subnets = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+            "Subnets"
+        ]
+    ][:2]
+    groups = [
+        g["GroupId"]
+        for g in ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"]
+    ][:1]
+    network: dict[str, Any] = {"subnets": subnets, "assignPublicIp": "ENABLED"}
+    if groups:
+        network["securityGroups"] = groups
+    return network

@@ -40,7 +40,8 @@ class Settings:
         default_factory=lambda: {"Source": 1.0, "Build": 3.0, "Deploy": 3.0}
     )
     # Name of a stage whose action fails in every execution ("Source", "Build",
-    # "Deploy"), or None.
+    # "Deploy"), or None. Rollback executions (which redeploy an earlier success)
+    # are spared, so a stage that rolls back on failure returns to the old image.
     fail_stage: str | None = None
     # When True, the ECS deployment started by the Deploy stage is rolled back by
     # the circuit breaker (the pipeline action still reports success, as in AWS).
