@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ecspipe.errors import ConfigError, EcspipeError, UserError
 
 if TYPE_CHECKING:
-    from ecspipe.aws import Aws
+    from ecspipe.aws import Aws, Limits
     from ecspipe.config import Config
     from ecspipe.names import Names
     from ecspipe.plan import Planned, Progress, Result
@@ -47,11 +47,14 @@ class App:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
+    endpoint_source: str = "--endpoint-url"  # or AWS_ENDPOINT_URL: named in its errors
     verbose: bool = False
     sleep: Callable[[float], None] = sleep_and_collect
     clock: Callable[[], float] = time.monotonic
     # Hooks registered on every boto3 client (tests count or fault requests with them).
     client_hooks: list[tuple[str, Callable]] = field(default_factory=list)
+    # Timeouts and the per-operation deadline of AWS requests (aws.Limits; tests shorten them).
+    aws_limits: Limits | None = None
     # Aws objects shared by the Apps of one several-config run, by region: one
     # client per service for the whole run.
     shared_aws: dict[tuple[str, str | None, str | None], Aws] | None = None
@@ -60,10 +63,8 @@ class App:
     def config(self) -> Config:
         from ecspipe.config import load_config
 
-        config = load_config(self.config_path)
-        if self.region and self.region != config.region:
-            config = config.model_copy(update={"region": self.region})
-        return config
+        # --region replaces the file's region and is validated like it (ARNs too).
+        return load_config(self.config_path, region=self.region)
 
     @cached_property
     def aws(self) -> Aws:
@@ -84,7 +85,8 @@ class App:
         from ecspipe.aws import Aws
 
         aws = Aws(region, profile=self.profile, endpoint_url=self.endpoint_url,
-                  max_concurrency=max_concurrency)
+                  max_concurrency=max_concurrency, limits=self.aws_limits,
+                  endpoint_source=self.endpoint_source)
         for event, handler in self.client_hooks:
             aws.on(event, handler)
         return aws

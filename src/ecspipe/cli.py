@@ -37,9 +37,16 @@ def _config_files(values: tuple[str, ...]) -> tuple[str, ...]:
     files: list[str] = []
     for value in values or ("ecspipe.yaml",):
         if os.path.isdir(value):
-            found = sorted(os.path.join(value, n) for n in os.listdir(value)
+            try:
+                names = os.listdir(value)
+            except OSError as exc:
+                raise UserError(f"-c {value}: cannot list the directory: "
+                                f"{exc.strerror or exc}") from None
+            # Every *.yaml entry but directories: a FIFO or a dangling link named
+            # x.yaml is reported by loading (one line), not silently skipped.
+            found = sorted(os.path.join(value, n) for n in names
                            if n.endswith((".yaml", ".yml"))
-                           and os.path.isfile(os.path.join(value, n)))
+                           and not os.path.isdir(os.path.join(value, n)))
             if not found:
                 raise UserError(f"-c {value}: the directory holds no *.yaml or *.yml file",
                                 hint="pass config files, or a directory of them")
@@ -58,9 +65,12 @@ def _new_app(profile: str | None, region: str | None, endpoint_url: str | None,
     """The invocation's App; `main` reports errors with its -v."""
     from ecspipe.app import App
 
-    app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose)
-    _current["app"] = app
     ctx = click.get_current_context()
+    # An endpoint error names where the URL came from: the flag or AWS_ENDPOINT_URL.
+    from_env = ctx.get_parameter_source("endpoint_url") == click.core.ParameterSource.ENVIRONMENT
+    app = App(profile=profile, region=region, endpoint_url=endpoint_url, verbose=verbose,
+              endpoint_source="AWS_ENDPOINT_URL" if from_env else "--endpoint-url")
+    _current["app"] = app
     if isinstance(ctx.obj, dict):  # tests inject sleep/clock/hooks
         for key, value in ctx.obj.items():
             setattr(app, key, value)
@@ -514,10 +524,12 @@ def schema() -> None:
               help="Make this stage fail in every execution (demos, tests).")
 @click.option("--rollback", is_flag=True,
               help="Make every ECS deployment roll back (circuit breaker).")
+@click.option("--commit-message", default=None, metavar="TEXT",
+              help="Message of every commit the simulated source finds (demos, tests).")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
 def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
             handshake_delay: float, fail_stage: str | None, rollback: bool,
-            verbose: bool) -> None:
+            commit_message: str | None, verbose: bool) -> None:
     """Run the local AWS emulator (moto + extensions) until Ctrl-C."""
     from ecspipe.app import App
 
@@ -529,7 +541,8 @@ def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
     from ecspipe.sandbox.server import serve
 
     serve(host=host, port=port, seed=not no_seed, manual_connections=manual_connections,
-          handshake_delay=handshake_delay, fail_stage=fail_stage, rollback=rollback)
+          handshake_delay=handshake_delay, fail_stage=fail_stage, rollback=rollback,
+          commit_message=commit_message)
     sys.stdout.flush()
     sys.stderr.flush()
     # Tearing down an interpreter that loaded moto takes ~2 s and cleans up nothing
@@ -554,7 +567,7 @@ def _report(exc: BaseException) -> int:
     if verbose:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        render.trace("".join(traceback.format_exception(exc)))
     render.error(error.message, error.hint, error.problems)
     return error.exit_code
 
@@ -568,7 +581,13 @@ def run(argv: list[str] | None = None, obj: dict[str, Any] | None = None) -> int
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        from ecspipe import render
+
+        shown = io.StringIO()  # click's own message, which can quote any argument: literal
+        exc.show(file=shown)
+        render.trace(shown.getvalue())
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -590,7 +609,15 @@ def main(argv: list[str] | None = None) -> None:
     # cost ~20% of a short command. App.sleep turns it back on the first time a
     # command waits (a poll, a backoff), so long-running commands collect as usual.
     gc.disable()
-    code = run(argv)
+    try:
+        code = run(argv)
+    except Exception:  # noqa: BLE001 - a bug: its traceback, printed literally (it may quote AWS)
+        import traceback
+
+        from ecspipe import render
+
+        render.trace(traceback.format_exc())
+        code = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()

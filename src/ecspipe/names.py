@@ -24,11 +24,10 @@ BUCKET_MAX = 63
 
 
 def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region, from botocore's partition data (regions.py)."""
+    from ecspipe.regions import partition_of as from_data
+
+    return from_data(region)
 
 
 def _fit(name: str, limit: int) -> str:
@@ -140,8 +139,9 @@ class Names:
 
     @property
     def ecr_registry(self) -> str:
-        suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
-        return f"{self.account}.dkr.ecr.{self.region}.{suffix}"
+        from ecspipe.regions import dns_suffix_of  # amazonaws.com.cn, c2s.ic.gov, ...
+
+        return f"{self.account}.dkr.ecr.{self.region}.{dns_suffix_of(self.region)}"
 
     @property
     def ecr_repository_uri(self) -> str:

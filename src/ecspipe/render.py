@@ -2,14 +2,24 @@
 
 rich is imported here only, and only when something is printed, so importing
 the CLI stays cheap. JSON output is plain `json.dumps`, never styled.
+
+Text from AWS or from a repository (commit messages, error messages, build log
+lines, names, ARNs) is written by whoever can push or controls the account, so
+everything printed is literal text: `literal()` makes control characters
+visible as escapes (`\\x1b`, `\\u202e`) instead of letting them reach the
+terminal, and rich never reads markup or emoji codes (`[link=...]`, `:warning:`)
+in it; ecspipe's own styling is passed separately, as a style. Both writers
+(plain and rich) go through the same `literal()`, and the streams replace what
+their encoding cannot show (`\\u4e2d`) instead of failing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from ecspipe.resources.base import Change
@@ -36,14 +46,76 @@ LABELS = {
 }
 
 
+# ZERO WIDTH NON-JOINER / JOINER are format characters too, but scripts (Persian,
+# Indic) and emoji sequences need them, and they cannot reorder or hide text.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _visible(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def literal(text: object) -> str:
+    """`text` with everything that could drive the terminal or hide text made visible.
+
+    Escaped (as `\\x1b`, `\\x9b`, `\\u202e`, ...): C0 controls but tab and newline,
+    DEL and C1 controls (ESC-, CSI-, OSC-sequences, `\\r` overwrites, NUL), the
+    Unicode format characters (bidi embeddings, overrides and isolates, zero-width
+    space, BOM, soft hyphen, tag characters; except the two joiners), line and
+    paragraph separators, and lone surrogates. Everything else, including every
+    printable character of any script, is kept. `\\r\\n` counts as a newline.
+    """
+    text = str(text)
+    if text.isprintable():  # the common case: nothing to do
+        return text
+    import unicodedata
+
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch in "\n\t" or ch in _JOINERS:
+            out.append(ch)
+            continue
+        category = unicodedata.category(ch)
+        out.append(_visible(ch) if category in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch)
+    return "".join(out)
+
+
+def _line(text: str) -> str:
+    """One logical line: literal, and any newline in it (which only remote text brings:
+    ecspipe's own lines are one per call) continues indented under the line's start,
+    so it cannot pass for a line of ecspipe's own."""
+    text = literal(text)
+    if "\n" not in text:
+        return text
+    first, *rest = text.split("\n")
+    indent = " " * (len(first) - len(first.lstrip(" ")) + 2)
+    return "\n".join([first, *(indent + r for r in rest)])
+
+
+def _writable(stream: TextIO) -> TextIO:
+    """The stream, set to write `\\u4e2d` for what its encoding cannot show (LANG=C,
+    PYTHONIOENCODING=ascii) instead of raising UnicodeEncodeError."""
+    if getattr(stream, "errors", None) == "strict":
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
+    return stream
+
+
 def console(stderr: bool = False) -> Any:
     key = "err" if stderr else "out"
+    _writable(sys.stderr if stderr else sys.stdout)
     if key not in _consoles:
         from rich.console import Console
 
-        # emoji=False: rich replaces `:name:` codes even with markup=False, and text from
-        # AWS or a repository (a branch `feat/:fire:`) must print as it is.
-        _consoles[key] = Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+        # markup/emoji off: nothing printed is ever read as `[style]` or `:code:` (rich
+        # replaces `:name:` codes even with markup=False; a branch `feat/:fire:` stays).
+        _consoles[key] = Console(stderr=stderr, highlight=False, soft_wrap=True,
+                                 markup=False, emoji=False)
     return _consoles[key]
 
 
@@ -60,18 +132,28 @@ def _plain(stream: Any) -> bool:
 
 
 def out(text: str = "", style: str | None = None) -> None:
+    """One line to stdout (data), printed literally; `style` is ecspipe's own."""
     if _plain(sys.stdout):
-        sys.stdout.write(text + "\n")
+        _writable(sys.stdout).write(_line(text) + "\n")
     else:
-        console().print(text, style=style, markup=False)
+        console().print(_line(text), style=style, markup=False, emoji=False)
 
 
 def err(text: str, style: str | None = None) -> None:
+    """One line to stderr (messages, progress), printed literally."""
     if _plain(sys.stderr):
-        sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+        stream = _writable(sys.stderr)
+        stream.write(_line(text) + "\n")
+        stream.flush()
     else:
-        console(stderr=True).print(text, style=style, markup=False)
+        console(stderr=True).print(_line(text), style=style, markup=False, emoji=False)
+
+
+def trace(text: str) -> None:
+    """A traceback (-v) to stderr: its lines kept as they are, but literal."""
+    stream = _writable(sys.stderr)
+    stream.write("".join(literal(line) + "\n" for line in text.rstrip("\n").split("\n")))
+    stream.flush()
 
 
 def raw(text: str) -> None:
@@ -81,7 +163,10 @@ def raw(text: str) -> None:
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Exact data, as ASCII: json.dumps escapes every control and non-ASCII character
+    but DEL, which is escaped here too, so no raw control character reaches a terminal."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str).replace("\x7f", "\\u007f")
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -187,7 +272,8 @@ def status(data: dict) -> None:
         out("  (none yet)")
     for e in data["executions"]:
         commit = (e["commit"] or "")[:7] or "-"
-        message = (e["message"] or "").splitlines()[0][:50] if e["message"] else ""
+        # The first line by "\n" only: a \r or another control in it is shown, escaped.
+        message = (e["message"] or "").replace("\r\n", "\n").split("\n")[0][:50]
         out(f"  {e['id'][:8]}  {e['status']:<11} {commit:<8} {_duration(e['duration_seconds']):>7}"
             f"  {_when(e['started_at'])}  {e['trigger'] or ''}  {message}",
             style=STATUS_STYLE.get(e["status"]))
@@ -224,6 +310,7 @@ class Follower:
 
     def __init__(self, stderr: bool = False) -> None:
         self.console = console(stderr=stderr)
+        self.write = err if stderr else out
         self.live: Any = None
         self.seen: dict[str, str] = {}
 
@@ -242,24 +329,28 @@ class Follower:
         key = f"execution {snap.execution_id}"
         if key not in self.seen:
             self.seen[key] = snap.status
-            self.console.print(f"{now} execution {snap.execution_id}: {snap.status}", markup=False)
+            self.write(f"{now} execution {snap.execution_id}: {snap.status}")
         for a in snap.actions:
             name = f"{a['stage']}/{a['action']}"
             if self.seen.get(name) != a["status"]:
                 self.seen[name] = a["status"]
                 took = f" ({_duration(a['elapsed'])})" if a["status"] != "InProgress" else ""
-                self.console.print(f"{now}   {name}: {a['status']}{took}", markup=False,
-                                   style=STATUS_STYLE.get(a["status"]))
+                self.write(f"{now}   {name}: {a['status']}{took}",
+                           style=STATUS_STYLE.get(a["status"]))
         if self.seen.get(key) != snap.status:
             self.seen[key] = snap.status
-            self.console.print(f"{now} execution {snap.execution_id}: {snap.status} "
-                               f"({_duration(snap.elapsed)})", markup=False)
+            self.write(f"{now} execution {snap.execution_id}: {snap.status} "
+                       f"({_duration(snap.elapsed)})")
 
     def _table(self, snap: Any) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"execution {snap.execution_id} — {snap.status} "
-                      f"({_duration(snap.elapsed)})", title_justify="left")
+        def cell(value: Any) -> Text:  # a Text is never read as markup
+            return Text(literal("" if value is None else value))
+
+        table = Table(title=cell(f"execution {snap.execution_id} — {snap.status} "
+                                 f"({_duration(snap.elapsed)})"), title_justify="left")
         table.add_column("stage")
         table.add_column("action")
         table.add_column("status")
@@ -269,11 +360,12 @@ class Follower:
         for stage, action in snap.layout or list(by_name):
             a = by_name.get((stage, action))
             if a is None:
-                table.add_row(stage, action, "waiting", "", "", style="dim")
+                table.add_row(cell(stage), cell(action), cell("waiting"), cell(""), cell(""),
+                              style="dim")
                 continue
             took = "…" if a["status"] == "InProgress" else _duration(a["elapsed"])
-            table.add_row(stage, action, a["status"], took,
-                          a.get("error") or "", style=STATUS_STYLE.get(a["status"]))
+            table.add_row(cell(stage), cell(action), cell(a["status"]), cell(took),
+                          cell(a.get("error")), style=STATUS_STYLE.get(a["status"] or ""))
         return table
 
     def close(self) -> None:

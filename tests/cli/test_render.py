@@ -45,3 +45,28 @@ def test_the_live_table_lists_stages_that_have_not_started():
     text = console.export_text()
     assert "Deploy" in text and "waiting" in text
     assert "InProgress" in text and "…" in text
+
+
+def test_literal_makes_controls_and_invisible_format_characters_visible():
+    text = "a\x1b[31mb\x9bc\x00\x7f\u202e\u2066\u200b\ufeff\u2028\U000e0041\r\n\td"
+    assert render.literal(text) == (
+        "a\\x1b[31mb\\x9bc\\x00\\x7f\\u202e\\u2066\\u200b\\ufeff\\u2028\\U000e0041\n\td")
+    assert render.literal("lone \udce9") == "lone \\udce9"
+    assert render.literal("a\rb") == "a\\x0db"
+
+
+def test_literal_keeps_every_printable_script_and_the_joiners():
+    text = "日本語 Ελληνικά עברית العربية हिन्दी 👨\u200d👩\u200d👧 ‌ü\u0301 [bold]x[/] :smile:"
+    assert render.literal(text) == text
+
+
+def test_a_hostile_cell_in_the_live_table_is_shown_as_written():
+    from rich.console import Console
+
+    error = "[/x] [link=http://evil]y[/link] :warning: \x1b]8;;http://evil\x07z"
+    snap = _snap("Failed", 4, ("Source", "Failed", 1))
+    snap.actions[0]["error"] = error
+    console = Console(width=200, record=True, force_terminal=True)
+    console.print(render.Follower()._table(snap))
+    text = console.export_text()
+    assert "[/x] [link=http://evil]y[/link] :warning: \\x1b]8;;http://evil\\x07z" in text

@@ -795,3 +795,17 @@ def test_botocore_models_the_operations_the_sandbox_adds():
         assert operation in model.operation_names
     start = model.operation_model("StartPipelineExecution").input_shape
     assert "sourceRevisions" in start.members
+
+
+def test_commit_message_sets_the_message_the_source_finds_and_the_failing_test(sim, world):
+    message = "fix \x1b[31mred\x1b[0m [bold]x[/] \u202e\nsecond line"
+    sim.commit_message = message
+    sim.fail_stage = "Build"
+    execution_id = world.create_pipeline()
+    assert world.run_until_done(execution_id) == "Failed"
+    [revision] = world.summary(execution_id)["sourceRevisions"]
+    assert json.loads(revision["revisionSummary"])["CommitMessage"] == message
+    source = world.action(execution_id, "Source")
+    assert source["output"]["outputVariables"]["CommitMessage"] == message
+    lines = world.log_lines(world.build(execution_id))
+    assert f"#5 7.104 not ok 3 - {message}" in lines

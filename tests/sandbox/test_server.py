@@ -360,3 +360,14 @@ def test_moto_api_reset_wipes_connections_on_a_server(aws):
 
     assert [c["ConnectionName"] for c in before] == ["before-reset"]
     assert after == []
+
+
+def test_the_sandbox_command_passes_commit_message_to_serve(monkeypatch):
+    from ecspipe.cli import run
+    from ecspipe.sandbox import server as server_module
+
+    seen: dict = {}
+    monkeypatch.setattr(server_module, "serve", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr("os._exit", lambda code: seen.setdefault("exit", code))
+    run(["sandbox", "--port", "1", "--no-seed", "--commit-message", "msg \x1b[2J"])
+    assert seen["commit_message"] == "msg \x1b[2J" and seen["exit"] == 0

@@ -53,6 +53,7 @@ from ecspipe.config.rules import (
     _err,
     _looks_secret,
     _type_word,
+    arn_partition_problem,
 )
 
 
@@ -405,13 +406,20 @@ class Config(_Model):
 
 
 def _placement_problems(m: re.Match[str], info: ValidationInfo) -> list[str]:
+    """An ARN's partition, account and region against the config's (offline)."""
     wrong = []
     account = info.data.get("account_id")
     region = info.data.get("region")
+    # `--region` replaces the file's region (loading.py): say which one was compared.
+    region_name = (info.context or {}).get("region_source", "region")
+    if region:
+        problem = arn_partition_problem(m["partition"], region)
+        if problem:
+            wrong.append(problem.replace(f"region {region}", f"{region_name} {region}", 1))
     if account and m["account"] != account:
         wrong.append(f"is in account {m['account']}, but account_id is {account}")
     if region and m["region"] != region:
-        wrong.append(f"is in region {m['region']}, but region is {region}")
+        wrong.append(f"is in region {m['region']}, but {region_name} is {region}")
     return wrong
 
 

@@ -60,20 +60,45 @@ def _check_name(value: str) -> str:
     return value
 
 
-_REGION_RE = re.compile(
-    r"(?:us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso|us-isob|us-isof|eu-isoe|eusc)"
-    r"-[a-z]+-[0-9]{1,2}"
-)
+_REGION_SHAPE_RE = re.compile(r"[a-z]{2,}(?:-[a-z]+)+-[0-9]{1,2}")
 
 
 def _check_region(value: str) -> str:
-    if _REGION_RE.fullmatch(value):
+    """A region botocore's partition data lists (regions.py), with a did-you-mean."""
+    from ecspipe import regions
+
+    if regions.is_known(value):
         return value
-    if _REGION_RE.fullmatch(value.lower()):
-        raise _err(f"must be lowercase: {value.lower()!r}")
-    if re.fullmatch(r"[a-z-]+-[0-9]{1,2}[a-z]", value) and _REGION_RE.fullmatch(value[:-1]):
+    if regions.is_known(value.lower()) or regions.is_known(value.strip().lower()):
+        raise _err(f"must be a region code in lowercase, without spaces: "
+                   f"{value.strip().lower()!r}")
+    if re.fullmatch(r"[a-z0-9-]+[a-z]", value) and regions.is_known(value[:-1]):
         raise _err(f"is an availability zone; the region is {value[:-1]!r}")
+    guesses = regions.suggest(value)
+    if guesses:
+        raise _err(f"is not an AWS region (did you mean {' or '.join(map(repr, guesses))}?)")
+    if _REGION_SHAPE_RE.fullmatch(value) and regions.partition(value) is not None:
+        raise _err("is not a region this botocore knows (a region newer than it? upgrade "
+                   "botocore), e.g. 'us-east-1' or 'eu-central-1'")
     raise _err("is not an AWS region code such as 'us-east-1' or 'eu-central-1'")
+
+
+def arn_partition_problem(partition: str, region: str) -> str | None:
+    """Why an ARN in `partition` cannot belong to a pipeline in `region`, or None.
+
+    Partitions are separate AWS clouds (aws, aws-cn, aws-us-gov, aws-iso, ...):
+    nothing in one can use a resource of another. Offline, from botocore's data.
+    Shared with every ARN check (cluster, service, connection, secrets).
+    """
+    from ecspipe import regions
+
+    expected = regions.partition_of(region)
+    if partition == expected:
+        return None
+    if partition not in regions.partition_ids():
+        return (f"has an unknown partition {partition!r} (one of "
+                f"{', '.join(regions.partition_ids())})")
+    return f"is in partition {partition!r}, but region {region} is in partition {expected!r}"
 
 
 def _check_account_id(value: str) -> str:
@@ -155,7 +180,7 @@ def _check_branch(value: str) -> str:
 
 
 _CONNECTION_ARN_RE = re.compile(
-    r"arn:aws(?:-[a-z]+)*:(?:codestar-connections|codeconnections):(?P<region>[a-z0-9-]+):"
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):(?:codestar-connections|codeconnections):(?P<region>[a-z0-9-]+):"
     r"(?P<account>\d{12}):connection/[\w-]+",
     re.ASCII,
 )
@@ -180,7 +205,7 @@ def _check_connection_arn(value: str) -> str:
 
 
 _ECS_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
-_ECS_ARN_PREFIX = r"arn:aws(?:-[a-z]+)*:ecs:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+_ECS_ARN_PREFIX = r"arn:(?P<partition>aws(?:-[a-z]+)*):ecs:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
 _CLUSTER_ARN_RE = re.compile(_ECS_ARN_PREFIX + r"cluster/(?P<name>[A-Za-z0-9_-]{1,255})")
 _SERVICE_ARN_RE = re.compile(
     _ECS_ARN_PREFIX
@@ -307,14 +332,39 @@ def _check_ecr_repository(value: str) -> str:
     return value
 
 
-_TAG_CHARS_RE = re.compile(r"(?:[\w.:/=+\-@]|[^\S\t\n\r\f\v])*")
+# AWS's tag character class, `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$` in the IAM, CloudWatch
+# Logs, ECS and CodeBuild models: Unicode letters, separators and numbers, and those
+# symbols. Python's \s and \w are not that class (\s admits U+001C-U+001F and U+0085,
+# \w admits marks and connector punctuation), so it is checked by category.
+# Lengths: the strictest of the services ecspipe tags (IAM, S3, ECR, CodeBuild,
+# CodePipeline, Logs, CodeConnections) is CodeBuild's KeyInput (1-127) and
+# ValueInput (0-255); the others allow 128 and 256.
+TAG_KEY_MAX = 127
+TAG_VALUE_MAX = 255
+_TAG_SYMBOLS = frozenset("_.:/=+-@")
+_TAG_ASCII_RE = re.compile(r"[A-Za-z0-9 _.:/=+\-@]*")
+_TAG_RULE = "Unicode letters, digits, spaces and _ . : / = + - @"
+
+
+def _tag_bad_chars(value: str) -> list[str]:
+    if value.isascii() and _TAG_ASCII_RE.fullmatch(value):
+        return []
+    import unicodedata
+
+    return sorted({c for c in value
+                   if c not in _TAG_SYMBOLS and unicodedata.category(c)[0] not in "LZN"})
+
+
+def _shown_chars(chars: list[str]) -> str:
+    return " ".join(map(ascii, chars[:5])) + (" ..." if len(chars) > 5 else "")
 
 
 def _check_tag_key(value: str) -> str:
-    if not 1 <= len(value) <= 127:
-        raise _err(f"tag keys must be 1-127 characters, not {len(value)}")
-    if not _TAG_CHARS_RE.fullmatch(value):
-        raise _err("tag keys may contain only letters, digits, spaces and _ . : / = + - @")
+    if not 1 <= len(value) <= TAG_KEY_MAX:
+        raise _err(f"tag keys must be 1-{TAG_KEY_MAX} characters, not {len(value)}")
+    bad = _tag_bad_chars(value)
+    if bad:
+        raise _err(f"tag keys may contain only {_TAG_RULE}, not {_shown_chars(bad)}")
     lowered = value.lower()
     if lowered.startswith("aws:"):
         raise _err("tag keys starting with 'aws:' are reserved by AWS")
@@ -324,10 +374,14 @@ def _check_tag_key(value: str) -> str:
 
 
 def _check_tag_value(value: str) -> str:
-    if len(value) > 255:
-        raise _err(f"tag values must be at most 255 characters, not {len(value)}")
-    if not _TAG_CHARS_RE.fullmatch(value):
-        raise _err("tag values may contain only letters, digits, spaces and _ . : / = + - @")
+    if len(value) > TAG_VALUE_MAX:
+        raise _err(f"tag values must be at most {TAG_VALUE_MAX} characters, not {len(value)}")
+    bad = _tag_bad_chars(value)
+    if bad:
+        raise _err(f"tag values may contain only {_TAG_RULE}, not {_shown_chars(bad)}")
+    if value.lower().startswith("aws:"):
+        # AWS's tag restrictions: "Don't use aws: ... as a prefix for either keys or values".
+        raise _err("tag values starting with 'aws:' are reserved by AWS")
     return value
 
 

@@ -153,7 +153,8 @@ class SourceSimulator(ActionSimulator):
         pinned = ex.source_overrides.get(run.name)
         sha = pinned or fake_sha(ex.pipeline_name, ex.number)
         short = repo.split("/")[-1]
-        message = f"Update {short} ({sha[:7]})" if pinned else f"Update {short} (#{ex.number})"
+        message = SETTINGS.commit_message or (
+            f"Update {short} ({sha[:7]})" if pinned else f"Update {short} (#{ex.number})")
         github = "ConnectionArn" in cfg
         url = f"https://github.com/{repo}/commit/{sha}" if github else None
         provider = "GitHub" if github else run.type_id["provider"]

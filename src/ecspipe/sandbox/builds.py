@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox.actions import ActionSimulator, _job_failed, fake_sha
+from ecspipe.sandbox.settings import SETTINGS
 
 if TYPE_CHECKING:
     from ecspipe.sandbox.executions import ActionRun, SimulatedExecution
@@ -269,7 +270,8 @@ class BuildSimulator(ActionSimulator):
             return run.data["error"]
         d = run.data
         if d["inject_failure"]:
-            return self._fail(ex, run, now, "BUILD", _BUILD_COMMAND, _test_failure_lines())
+            message = (ex.artifacts.get(run.inputs[0], {}) if run.inputs else {}).get("message")
+            return self._fail(ex, run, now, "BUILD", _BUILD_COMMAND, _test_failure_lines(message))
         if not d["repo_uri"] or not d["container"]:
             missing = "IMAGE_REPO_URI" if not d["repo_uri"] else "CONTAINER_NAME"
             lines = [f"ERROR: environment variable {missing} is not set (ecspipe sandbox)"]
@@ -369,11 +371,15 @@ def _start_lines(now: float, repo_uri: str, tag: str, sha: str, region: str) -> 
     ]
 
 
-def _test_failure_lines() -> list[str]:
+def _test_failure_lines(commit_message: str | None = None) -> list[str]:
+    # With settings.commit_message, the failing test is named after the commit: a
+    # test's output is the pusher's text, like the commit message.
+    test = commit_message if SETTINGS.commit_message and commit_message else (
+        "GET /health returns 200")
     return [
         "#5 6.512 > demo-app@1.0.0 test",
         "#5 6.512 > node --test",
-        "#5 7.104 not ok 3 - GET /health returns 200",
+        f"#5 7.104 not ok 3 - {test}",
         "#5 7.230 npm ERR! Test failed.  See above for more details.",
         '#5 ERROR: process "/bin/sh -c npm ci && npm test" did not complete successfully: exit code: 1',
     ]

@@ -174,6 +174,7 @@ def serve(
     handshake_delay: float | None = 3.0,
     fail_stage: str | None = None,
     rollback: bool = False,
+    commit_message: str | None = None,
     ready: Callable[[str], Any] | threading.Event | None = None,
 ) -> None:
     """Run the sandbox in the foreground until SIGINT or SIGTERM.
@@ -197,6 +198,7 @@ def serve(
         "handshake_delay": None if manual_connections else handshake_delay,
         "fail_stage": fail_stage,
         "rollback": rollback,
+        "commit_message": commit_message,
     }
     settings.reset(**behaviour)
     server.app.reset = functools.partial(

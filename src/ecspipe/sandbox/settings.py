@@ -46,6 +46,10 @@ class Settings:
     # When True, the ECS deployment started by the Deploy stage is rolled back by
     # the circuit breaker (the pipeline action still reports success, as in AWS).
     rollback: bool = False
+    # The message of every commit the simulated source finds (None: "Update <repo>
+    # (#N)"). Whoever can push writes it; tests and demos of hostile text set it,
+    # and a failing build prints it as the name of its failing test.
+    commit_message: str | None = None
 
 
 SETTINGS = Settings()
