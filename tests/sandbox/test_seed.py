@@ -179,3 +179,24 @@ def test_moto_routes_requests_without_listing_its_package_each_time(monkeypatch)
 
     monkeypatch.setattr(os, "listdir", no_listdir)
     assert backends.list_of_moto_modules() == listed
+
+
+def test_mock_mode_answers_one_request_at_a_time_as_the_server_does(sandbox, aws):
+    """moto's backends are not thread-safe; the sandbox serialises mock-mode requests
+    (its server holds a lock around each one), so concurrent writes never race."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    assert getattr(BotocoreStubber.process_request, "ecspipe_serialised", False)
+    iam = aws("iam")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+
+    def make(i: int) -> str:
+        iam.create_role(RoleName=f"r{i}", AssumeRolePolicyDocument=trust,
+                        Tags=[{"Key": "n", "Value": str(i)}])
+        return iam.list_roles()["Roles"][0]["RoleName"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(make, range(40)))
+    assert len(iam.list_roles(MaxItems=100)["Roles"]) == 40

@@ -59,6 +59,7 @@ def install() -> None:
     from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, notifications, s3
 
     _cache_module_list()
+    _serialise_mock_requests()
 
     connections.install()
     codebuild.install()
@@ -68,6 +69,28 @@ def install() -> None:
     s3.install()
     _installed = True
 
+
+
+def _serialise_mock_requests() -> None:
+    """One request at a time in mock mode, as moto's server does (its app holds a lock
+    around every request): moto's backends are not thread-safe (IAM's dicts change
+    size while another thread iterates them), and ecspipe sends requests from several
+    threads at once."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+    if getattr(original, "ecspipe_serialised", False):
+        return
+    lock = threading.RLock()
+
+    def process_request(self, request):  # type: ignore[no-untyped-def]
+        with lock:
+            return original(self, request)
+
+    process_request.ecspipe_serialised = True  # type: ignore[attr-defined]
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
 
 
 def _cache_module_list() -> None:
