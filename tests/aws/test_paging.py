@@ -38,112 +38,64 @@ def _fail_many(sandbox, clock, count: int) -> None:
     sandbox.fail_stage = None
 
 
-def test_status_pages_back_to_the_latest_success_behind_a_page_of_failures(
+def test_status_and_release_page_past_the_first_page_of_executions(
         config, ecspipe, sandbox, clock, calls):
-    released = ecspipe("release", "-c", config, "--wait", "-o", "json")
-    assert released.code == 0, released
-    _fail_many(sandbox, clock, 30)  # more than status.HISTORY (25) executions
-    calls.clear()
-
-    data = ecspipe("status", "-c", config, "-o", "json").json()
-
-    assert [e["status"] for e in data["executions"]][:1] == ["Failed"]
-    assert data["service"]["latest_success_commit"] == released.json()["commit"]
-    assert data["service"]["matches_latest_success"] is True
-    assert calls.ops.count("ListPipelineExecutions") == 2
-
-
-def test_status_with_the_latest_success_on_the_first_page_makes_one_list_request(
-        config, ecspipe, sandbox, clock, calls):
-    assert ecspipe("release", "-c", config, "--wait").code == 0
-    _fail_many(sandbox, clock, 3)
-    calls.clear()
-
-    data = ecspipe("status", "-c", config, "--limit", "2", "-o", "json").json()
-
-    assert len(data["executions"]) == 2 and data["service"]["latest_success_commit"]
-    assert calls.ops == [
-        "GetCallerIdentity", "GetPipeline", "GetConnection", "ListPipelineExecutions",
-        "GetPipelineState", "DescribeServices", "DescribeTaskDefinition",
-    ]
-
-
-def test_status_shows_as_many_executions_as_asked_beyond_the_default_page(
-        config, ecspipe, sandbox, clock):
-    _fail_many(sandbox, clock, 40)
-
-    data = ecspipe("status", "-c", config, "--limit", "40", "-o", "json").json()
-
-    assert len(data["executions"]) == 40
-
-
-def test_release_finds_a_newer_deployed_execution_beyond_the_first_page(
-        config, ecspipe, sandbox, clock):
     from ecspipe.app import App
     from ecspipe.release import _newer_deployed
 
     ours = ecspipe("release", "-c", config, "--wait", "-o", "json").json()
     newer = ecspipe("release", "-c", config, "--wait", "-o", "json").json()
-    _fail_many(sandbox, clock, 30)  # pushes `newer` off the first page
-    image = newer["service"]["image"]
-    ctx = App(config_path=config).context(preflight=False)
+    assert newer["succeeded"] is True
+    _fail_many(sandbox, clock, 3)
+    calls.clear()
+    # The common case: the latest success is on the first page, one request.
+    near = ecspipe("status", "-c", config, "--limit", "2", "-o", "json").json()
+    assert calls.ops == [
+        "GetCallerIdentity", "GetPipeline", "GetConnection", "ListPipelineExecutions",
+        "GetPipelineState", "DescribeServices", "DescribeTaskDefinition",
+    ]
+    _fail_many(sandbox, clock, 30)  # more than a page (status.HISTORY, 25) of failures
+    calls.clear()
 
+    far = ecspipe("status", "-c", config, "-o", "json").json()
+    far_lists = calls.ops.count("ListPipelineExecutions")
+    many = ecspipe("status", "-c", config, "--limit", "30", "-o", "json").json()
+    ctx = App(config_path=config).context(preflight=False)
+    image = newer["service"]["image"]
+
+    assert near["service"]["latest_success_commit"] == newer["commit"]
+    assert [e["status"] for e in far["executions"]][:1] == ["Failed"]
+    assert far["service"]["latest_success_commit"] == newer["commit"]
+    assert far["service"]["matches_latest_success"] is True
+    assert far_lists == 2
+    assert len(many["executions"]) == 30  # more than HISTORY
+    # release: the newer deployed execution is no longer on the first page.
     assert _newer_deployed(ctx, ours["execution_id"], image) == newer["execution_id"]
     assert _newer_deployed(ctx, newer["execution_id"], image) is None
 
 
-def test_down_empties_a_bucket_of_more_versions_than_one_page(config, ecspipe, calls,
-                                                              monkeypatch):
-    from ecspipe.resources import bucket
+def test_down_empties_deletes_and_counts_over_several_pages(
+        seeded, ecspipe, write_config, monkeypatch, calls):
+    from ecspipe.resources import bucket, repository, roles
 
     monkeypatch.setattr(bucket, "PAGE_SIZE", 3)
-    s3 = boto3.client("s3")
-    for n in range(5):
-        s3.put_object(Bucket=BUCKET, Key=f"artifact-{n}.zip", Body=b"1")
-        s3.put_object(Bucket=BUCKET, Key=f"artifact-{n}.zip", Body=b"2")
-    s3.delete_object(Bucket=BUCKET, Key="artifact-0.zip")  # a delete marker too
-    calls.clear()
-
-    result = ecspipe("down", "-c", config, "--yes")
-
-    assert result.code == 0, result
-    assert calls.ops.count("ListObjectVersions") >= 4  # 11 versions, 3 a page
-    assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
-
-
-def test_down_deletes_a_role_with_more_policies_than_one_page(config, ecspipe, calls,
-                                                              monkeypatch):
-    from ecspipe.resources import roles
-
     monkeypatch.setattr(roles, "PAGE_SIZE", 1)
-    iam = boto3.client("iam")
-    name = "demo-app-codebuild"
-    document = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
-    for extra in ("extra-1", "extra-2"):
-        iam.put_role_policy(RoleName=name, PolicyName=extra, PolicyDocument=document)
-        arn = iam.create_policy(PolicyName=extra, PolicyDocument=document)["Policy"]["Arn"]
-        iam.attach_role_policy(RoleName=name, PolicyArn=arn)
-    calls.clear()
-
-    result = ecspipe("down", "-c", config, "--yes")
-
-    assert result.code == 0, result
-    assert name not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
-    assert calls.ops.count("ListRolePolicies") == 3 + 1  # 3 policies (1 a page) + the other role
-    # 2 attached, 1 a page (moto may end with an empty page) + the other role
-    assert calls.ops.count("ListAttachedRolePolicies") >= 2 + 1
-
-
-def test_down_counts_the_images_of_a_repository_over_several_pages(
-        seeded, ecspipe, write_config, monkeypatch, calls):
-    from ecspipe.resources import repository
-
     monkeypatch.setattr(repository, "PAGE_SIZE", 2)
     config = write_config(("repository: demo-app", "repository: demo-app-ci"))
     assert ecspipe("up", "-c", config).code == 0
-    ecr = boto3.client("ecr")
-    for n in range(5):
+    s3, iam, ecr = boto3.client("s3"), boto3.client("iam"), boto3.client("ecr")
+    for n in range(5):  # 11 object versions and markers: 4 pages of 3
+        s3.put_object(Bucket=BUCKET, Key=f"artifact-{n}.zip", Body=b"1")
+        s3.put_object(Bucket=BUCKET, Key=f"artifact-{n}.zip", Body=b"2")
+    s3.delete_object(Bucket=BUCKET, Key="artifact-0.zip")
+    role = "demo-app-codebuild"
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    for extra in ("extra-1", "extra-2"):  # 3 inline and 2 attached policies, 1 a page
+        iam.put_role_policy(RoleName=role, PolicyName=extra, PolicyDocument=document)
+        arn = iam.create_policy(PolicyName=extra, PolicyDocument=document)["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    for n in range(5):  # 5 images, 2 a page
         manifest = {"schemaVersion": 2, "mediaType":
                     "application/vnd.docker.distribution.manifest.v2+json",
                     "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
@@ -154,8 +106,14 @@ def test_down_counts_the_images_of_a_repository_over_several_pages(
                       imageManifest=json.dumps(manifest))
     calls.clear()
 
-    kept = ecspipe("down", "-c", config, "--yes")
+    result = ecspipe("down", "-c", config, "--yes")
 
-    assert kept.code == 0, kept
-    assert "holds 5 image(s); pass --delete-images" in kept.out
+    assert result.code == 0, result
+    assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert calls.ops.count("ListObjectVersions") >= 4
+    assert role not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert calls.ops.count("ListRolePolicies") == 3 + 1  # + the other role's one page
+    # (moto may end a paged list with an empty page)
+    assert calls.ops.count("ListAttachedRolePolicies") >= 2 + 1
+    assert "holds 5 image(s); pass --delete-images" in result.out
     assert calls.ops.count("DescribeImages") == 3
