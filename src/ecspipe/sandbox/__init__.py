@@ -22,6 +22,7 @@ read (see reference/aws-facts.md section 6):
   s3.py            tags given in CreateBucket, applied with the bucket
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
+  hostguard.py     the server answers only requests addressed to it (no DNS rebinding)
   requestlog.py    the server's request log (service, operation, read/write) for the bench
 
 `install()` applies every extension; it is idempotent and used by the server
