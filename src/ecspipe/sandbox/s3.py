@@ -10,7 +10,7 @@
    instead of not applying. The sandbox stands in for AWS's HTTPS endpoints, so
    requests carry aws:SecureTransport=true, and an unmet condition makes the
    statement not apply, as in IAM's evaluation logic.
-3. PutBucketPolicy answers 204 with no body, not 200 "True".
+3. PutBucketPolicy answers 200 with an empty body, not the body "True".
 """
 
 from __future__ import annotations
@@ -79,9 +79,10 @@ def install() -> None:
     ) -> Any:
         response = original(self, request, bucket_name, querystring)
         if "policy" in querystring and response == "True":
-            # moto answers PutBucketPolicy 200 with the body "True"; the operation
-            # has no output, and AWS answers 204 No Content (S3 API Reference).
-            return 204, {}, ""
+            # moto answers PutBucketPolicy with the body "True"; the operation has no
+            # output: "the service sends back an HTTP 200 response with an empty HTTP
+            # body" (Amazon S3 API Reference, PutBucketPolicy; the model's code is 200).
+            return 200, {}, ""
         if not querystring:
             tags = _tags_from_body(self.body)
             # Only a new bucket takes them (us-east-1 re-creation is a silent no-op).
