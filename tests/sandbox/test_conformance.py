@@ -1,9 +1,10 @@
 """Every answer the sandbox gives conforms to botocore's model, in mock and in server mode.
 
-A realistic story through the CLI (up, plan, a release, a failing build, a
-rolled-back deployment, status, down) plus a tour of the extension operations
+A realistic story through the CLI (init, up, plan, a release, a failing build,
+a rolled-back deployment, status, down) plus a tour of the extension operations
 the CLI does not call (stopping executions, paging every list, both
-connection APIs, UpdateProject, error answers...). Every raw answer on the
+connection APIs, UpdateProject, a manual approval, stage conditions,
+RollbackStage, notification rules, error answers...). Every raw answer on the
 way, whatever its operation, is validated by tests/sandbox/conformance.py, so
 an extension that drifts from AWS's model fails here. And at least the
 operations in REQUIRED must have been answered, so the test cannot pass by
@@ -18,8 +19,10 @@ no waiting.
 from __future__ import annotations
 
 import collections
+import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,19 +68,29 @@ REQUIRED = {
     ("codepipeline", "GetPipelineExecution"), ("codepipeline", "ListPipelineExecutions"),
     ("codepipeline", "GetPipelineState"), ("codepipeline", "ListActionExecutions"),
     ("codepipeline", "StopPipelineExecution"), ("codepipeline", "DeletePipeline"),
+    ("codepipeline", "PutApprovalResult"), ("codepipeline", "RollbackStage"),
+    # CodeStar Notifications (extension: rules publishing pipeline events to SNS)
+    *(("codestar-notifications", op) for op in (
+        "CreateNotificationRule", "DescribeNotificationRule", "ListNotificationRules",
+        "UpdateNotificationRule", "DeleteNotificationRule", "ListEventTypes", "TagResource",
+        "UntagResource", "ListTagsForResource")),
     # ECS (extension: deployments, CreateService, UpdateService)
+    ("ecs", "ListClusters"), ("ecs", "ListServices"),  # ecspipe init
     ("ecs", "DescribeServices"), ("ecs", "DescribeTaskDefinition"), ("ecs", "CreateService"),
     ("ecs", "UpdateService"), ("ecs", "DeleteService"),
 }
 # Answers that must include an error (status >= 300), validated as errors.
 REQUIRED_ERRORS = {
     ("codepipeline", "GetPipelineExecution"), ("codepipeline", "ListPipelineExecutions"),
+    ("codepipeline", "PutApprovalResult"), ("codepipeline", "RollbackStage"),
     ("codeconnections", "GetConnection"), ("ecr", "DescribeRepositories"),
+    ("codestar-notifications", "DescribeNotificationRule"),
 }
 # What the recorder listens to: every service the story and the tour use
-# except EC2 (read only to find a subnet; not ecspipe's, and its protocol is
-# not the validator's business).
+# except EC2, SNS and CloudWatch (plain moto the tour uses to set things up, not
+# ecspipe's; EC2's protocol is not the validator's business).
 RECORDED = {service for service, _ in REQUIRED}
+ALARM = "tour-5xx"
 
 
 def _story_config(write_config) -> str:
@@ -92,6 +105,16 @@ def _names(path: str):
     return Names.from_config(load_config(path), "123456789012")
 
 
+def _git_checkout(path: Path) -> Path:
+    """A git checkout on main whose origin is the example's GitHub repository."""
+    path.mkdir()
+    for args in (("init", "-q", "-b", "main"),
+                 ("remote", "add", "origin", "git@github.com:acme/demo-app.git")):
+        subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True)
+    (path / "Dockerfile").write_text("FROM nginx\n")
+    return path
+
+
 def _story(cli: Callable[..., Any], settings: Any, path: str, tour: Callable[[], None]) -> None:
     """The CLI's story, with the tour of the other operations before `down`."""
 
@@ -100,6 +123,13 @@ def _story(cli: Callable[..., Any], settings: Any, path: str, tour: Callable[[],
         assert result.code == code, result
         return result
 
+    work = Path(path).parent
+    checkout = str(_git_checkout(work / "checkout"))
+    # init finds the service's cluster (ListClusters), or the cluster's service (ListServices).
+    for n, flags in enumerate((("--service", "demo-web-service"), ("--cluster", "demo-cluster"))):
+        init = cli("init", *flags, "--repo-dir", checkout, "-o", str(work / f"init-{n}.yaml"),
+                   "--yes")
+        assert init.code == 0, init
     ok("up", "--wait-connection", "--timeout", "60")
     ok("plan")
     ok("release", "--wait")
@@ -197,6 +227,8 @@ def _tour(client: Callable[[str], Any], clock: Any, path: str) -> None:
                             KeyMarker=page["NextKeyMarker"],
                             VersionIdMarker=page["NextVersionIdMarker"])
 
+    _approval_rollback_and_notifications(client, clock, names)
+
     # Connections: both APIs, tags, pages, and a missing one.
     for api in ("codestar-connections", "codeconnections"):
         connections = client(api)
@@ -217,6 +249,99 @@ def _tour(client: Callable[[str], Any], clock: Any, path: str) -> None:
             connections.delete_connection(ConnectionArn=arn)
         assert error(connections.get_connection,
                      ConnectionArn=arns[0]) == "ResourceNotFoundException"
+
+
+def _approval_rollback_and_notifications(client: Callable[[str], Any], clock: Any,
+                                         names: Any) -> None:
+    """The pipeline reshaped: an approval before Deploy, and Deploy with an always-open
+    deployment window, an alarm-watched bake and onFailure ROLLBACK; one execution
+    approved, baked and rolled back to, under a notification rule."""
+    cp, pipeline = client("codepipeline"), names.pipeline
+
+    def error(call: Callable[..., Any], **kwargs: Any) -> str:
+        with pytest.raises(ClientError) as excinfo:
+            call(**kwargs)
+        return excinfo.value.response["Error"]["Code"]
+
+    topic = client("sns").create_topic(Name="tour")["TopicArn"]
+    notifications = client("codestar-notifications")
+    rule_arn = notifications.create_notification_rule(
+        Name="tour", Resource=names.pipeline_arn, DetailType="FULL",
+        EventTypeIds=["codepipeline-pipeline-manual-approval-needed",
+                      "codepipeline-pipeline-pipeline-execution-succeeded"],
+        Targets=[{"TargetType": "SNS", "TargetAddress": topic}], Tags={"tour": "yes"})["Arn"]
+    notifications.describe_notification_rule(Arn=rule_arn)
+    notifications.list_notification_rules(
+        Filters=[{"Name": "RESOURCE", "Value": names.pipeline_arn}])
+    notifications.list_event_types()
+    notifications.tag_resource(Arn=rule_arn, Tags={"more": "1"})
+    notifications.untag_resource(Arn=rule_arn, TagKeys=["more"])
+    notifications.list_tags_for_resource(Arn=rule_arn)
+
+    client("cloudwatch").put_metric_alarm(
+        AlarmName=ALARM, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5,
+        ComparisonOperator="GreaterThanThreshold")
+
+    def rule(name: str, provider: str, **configuration: str) -> dict:
+        return {"name": name, "configuration": configuration,
+                "ruleTypeId": {"category": "Rule", "owner": "AWS", "provider": provider,
+                               "version": "1"}}
+
+    declaration = cp.get_pipeline(name=pipeline)["pipeline"]
+    *before, deploy = declaration["stages"]
+    approve = {"name": "Approve", "actions": [{
+        "name": "Approve", "runOrder": 1, "configuration": {"CustomData": "Ship it?"},
+        "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
+                         "version": "1"}}]}
+    deploy = {
+        **deploy,
+        "onFailure": {"result": "ROLLBACK"},
+        "beforeEntry": {"conditions": [{"result": "FAIL", "rules": [
+            rule("Window", "DeploymentWindow", Cron="0 * * ? * * *", TimeZone="UTC")]}]},
+        "onSuccess": {"conditions": [{"result": "ROLLBACK", "rules": [
+            rule("Bake", "CloudWatchAlarm", AlarmName=ALARM, AlarmStates="ALARM",
+                 WaitTime="1")]}]},
+    }
+    cp.update_pipeline(pipeline={**declaration, "stages": [*before, approve, deploy]})
+    execution = cp.start_pipeline_execution(name=pipeline)["pipelineExecutionId"]
+
+    def approval_token() -> str | None:
+        state = cp.get_pipeline_state(name=pipeline)
+        stage = next(s for s in state["stageStates"] if s["stageName"] == "Approve")
+        return (stage["actionStates"][0].get("latestExecution") or {}).get("token")
+
+    for _ in range(30):
+        token = approval_token()
+        if token:
+            break
+        clock.advance(1)
+    assert token, "the execution never reached the approval"
+    assert error(cp.put_approval_result, pipelineName=pipeline, stageName="Approve",
+                 actionName="Approve", result={"summary": "no", "status": "Approved"},
+                 token=MISSING_ID) == "InvalidApprovalTokenException"
+    cp.put_approval_result(pipelineName=pipeline, stageName="Approve", actionName="Approve",
+                           result={"summary": "ship it", "status": "Approved"}, token=token)
+    clock.advance(20)
+    cp.get_pipeline_state(name=pipeline)  # baking: the onSuccess condition in progress
+    clock.advance(120)
+    assert cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution)[
+        "pipelineExecution"]["status"] == "Succeeded"
+    cp.get_pipeline_state(name=pipeline)
+    rollback = cp.rollback_stage(pipelineName=pipeline, stageName="Deploy",
+                                 targetPipelineExecutionId=execution)["pipelineExecutionId"]
+    assert error(cp.rollback_stage, pipelineName=pipeline, stageName="Source",
+                 targetPipelineExecutionId=execution) == "UnableToRollbackStageException"
+    clock.advance(120)
+    cp.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=rollback)
+    cp.list_pipeline_executions(pipelineName=pipeline, maxResults=3)
+    cp.list_action_executions(pipelineName=pipeline, filter={"pipelineExecutionId": rollback})
+    cp.get_pipeline_state(name=pipeline)
+
+    notifications.update_notification_rule(Arn=rule_arn, Status="DISABLED")
+    notifications.delete_notification_rule(Arn=rule_arn)
+    assert error(notifications.describe_notification_rule,
+                 Arn=rule_arn) == "ResourceNotFoundException"
 
 
 def _check(recorder: Recorder) -> None:
