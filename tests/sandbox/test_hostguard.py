@@ -93,6 +93,15 @@ def test_a_browser_origin_other_than_the_server_itself_is_refused(origin, refuse
     assert _refused(HostPolicy("127.0.0.1", PORT), "127.0.0.1:4566", origin) is refused
 
 
+def test_bound_to_every_interface_an_ip_origin_is_the_server_only_when_it_is_the_host():
+    # A page on another machine's IP at the same port must not reach the sandbox.
+    policy = HostPolicy("0.0.0.0", PORT)
+
+    assert _refused(policy, "10.0.0.5:4566", "http://203.0.113.9:4566")
+    assert not _refused(policy, "10.0.0.5:4566", "http://10.0.0.5:4566")
+    assert not _refused(policy, "10.0.0.5:4566", "http://127.0.0.1:4566")
+
+
 def test_an_https_origin_without_a_port_means_port_443():
     policy = HostPolicy("127.0.0.1", 443)
 

@@ -12,7 +12,9 @@ The sandbox has no authentication (moto checks no signature), and POST
   answers CORS with `Access-Control-Allow-Origin: *`, so the page may even read
   the answer). Browsers mark such a request with an `Origin` header. SDKs and
   the AWS CLI never send one, so a request whose Origin is not the server's
-  own is refused, preflights (OPTIONS) included.
+  own is refused, preflights (OPTIONS) included. An Origin is the server's own
+  when it is the request's Host itself, or one of the names below; an IP
+  address (other than loopback) is not, since it may be any machine's.
 
 The hosts answered (`allowed_hosts()`), always at the port the server listens
 on (a Host without a port means 80):
@@ -101,14 +103,18 @@ class HostPolicy:
                 if name:
                     self.names.add(name.lower())
 
-    def host_allowed(self, host: str, port: int | None) -> bool:
+    def host_allowed(self, host: str, port: int | None, any_ip: bool = True) -> bool:
         if (port or 80) != self.port:
             return False
         if host in self.names:
             return True
         if host.endswith(".localhost") and "localhost" in self.names:
             return True  # <bucket>.localhost: virtual-hosted S3 on a loopback endpoint
-        return self.all_interfaces and _is_ip(host)
+        if self.all_interfaces and _is_ip(host):
+            # A Host that is an IP reached this server, so the IP is one of its own;
+            # an Origin that is an IP is only the page's (maybe another machine's).
+            return any_ip or _is_loopback(host)
+        return False
 
     def refusal(self, environ: dict[str, Any]) -> str | None:
         """Why this request is refused, or None if it is answered."""
@@ -125,9 +131,10 @@ class HostPolicy:
         if origin is not None:
             parts = urlsplit(origin)
             netloc = split_host(parts.netloc) if parts.scheme in ("http", "https") else None
-            if netloc is not None and netloc[1] is None and parts.scheme == "https":
-                netloc = (netloc[0], 443)
-            if netloc is None or not self.host_allowed(*netloc):
+            if netloc is not None and netloc[1] is None:
+                netloc = (netloc[0], 443 if parts.scheme == "https" else 80)
+            same_origin = netloc is not None and netloc == (parsed[0], parsed[1] or 80)
+            if netloc is None or not (same_origin or self.host_allowed(*netloc, any_ip=False)):
                 return (
                     f"Origin {origin!r}: the sandbox does not answer requests "
                     "that web pages of other sites make"
