@@ -17,6 +17,7 @@ from typing import Any
 from ecspipe.errors import RunFailed, UserError
 from ecspipe.resources.base import Context
 from ecspipe.status import (
+    HISTORY,
     TERMINAL,
     action_config,
     connection_status,
@@ -93,9 +94,14 @@ def _snapshot(ctx: Context, execution_id: str, elapsed: float) -> Snapshot:
     execution = cp.get_pipeline_execution(
         pipelineName=ctx.names.pipeline, pipelineExecutionId=execution_id
     )["pipelineExecution"]
-    details = cp.list_action_executions(
-        pipelineName=ctx.names.pipeline, filter={"pipelineExecutionId": execution_id}
-    ).get("actionExecutionDetails", [])
+    # Paged (one page holds the few actions of one execution: one request).
+    details = [
+        d
+        for page in cp.get_paginator("list_action_executions").paginate(
+            pipelineName=ctx.names.pipeline, filter={"pipelineExecutionId": execution_id}
+        )
+        for d in page.get("actionExecutionDetails", [])
+    ]
     actions = []
     for d in sorted(details, key=lambda d: (d.get("startTime") is None, d.get("startTime") or 0)):
         result = (d.get("output") or {}).get("executionResult") or {}
@@ -214,16 +220,20 @@ def follow(
 
 
 def _newer_deployed(ctx: Context, execution_id: str, image: str | None) -> str | None:
-    """The id of a later execution of this pipeline whose commit the service runs, if any."""
-    summaries = ctx.aws.client("codepipeline").list_pipeline_executions(
-        pipelineName=ctx.names.pipeline, maxResults=25
-    ).get("pipelineExecutionSummaries", [])
-    for summary in summaries:  # newest first, down to ours
-        if summary["pipelineExecutionId"] == execution_id:
-            return None
-        for revision in summary.get("sourceRevisions", []) or []:
-            if image_matches(image, revision.get("revisionId")):
-                return str(summary["pipelineExecutionId"])
+    """The id of a later execution of this pipeline whose commit the service runs, if any.
+
+    Pages newest first down to ours (usually on the first page: one request).
+    """
+    pages = ctx.aws.client("codepipeline").get_paginator("list_pipeline_executions").paginate(
+        pipelineName=ctx.names.pipeline, PaginationConfig={"PageSize": HISTORY}
+    )
+    for page in pages:
+        for summary in page.get("pipelineExecutionSummaries", []):
+            if summary["pipelineExecutionId"] == execution_id:
+                return None
+            for revision in summary.get("sourceRevisions", []) or []:
+                if image_matches(image, revision.get("revisionId")):
+                    return str(summary["pipelineExecutionId"])
     return None
 
 

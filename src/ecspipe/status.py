@@ -3,11 +3,15 @@
 Few calls, no N+1: one ListPipelineExecutions gives every execution's commit
 (sourceRevisions), one GetPipelineState every stage and action of the latest
 runs, one DescribeServices + one DescribeTaskDefinition what ECS runs.
+ListPipelineExecutions pages (botocore's paginator): usually its first page
+holds all `status` needs; a further page is read only when the executions
+shown, or the latest success, lie beyond it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,17 +81,52 @@ def _commit(summary: dict) -> tuple[str | None, str | None]:
     return None, None
 
 
-# Executions read in one call: more than shown, so the latest *successful* one is
-# usually among them even after a run of failures.
+# Executions read per page: more than shown, so the latest *successful* one is
+# usually on the first page even after a run of failures.
 HISTORY = 25
+# ListPipelineExecutions' maxResults is 1-100 (CodePipeline API Reference).
+MAX_PAGE = 100
+# How far back `status` looks for the latest success: 10 pages of HISTORY.
+SUCCESS_SEARCH = 250
 
 
-def executions(ctx: Context, count: int) -> list[dict]:
-    summaries = ctx.aws.client("codepipeline").list_pipeline_executions(
-        pipelineName=ctx.names.pipeline, maxResults=count
-    ).get("pipelineExecutionSummaries", [])
+def execution_summaries(
+    ctx: Context, count: int, until: Callable[[list[dict]], bool] | None = None,
+    most: int | None = None,
+) -> list[dict]:
+    """The newest `count` execution summaries, newest first, paging while `until(read)`
+    is false (and fewer than `most` are read); one request when a page suffices."""
+    paginator = ctx.aws.client("codepipeline").get_paginator("list_pipeline_executions")
+    pages = paginator.paginate(
+        pipelineName=ctx.names.pipeline,
+        PaginationConfig={"PageSize": min(max(count, 1), MAX_PAGE)},
+    )
+    read: list[dict] = []
+    for page in pages:  # lazy: a page is requested only when the loop asks for it
+        read.extend(page.get("pipelineExecutionSummaries", []))
+        if len(read) >= count and (until is None or until(read)):
+            break
+        if most is not None and len(read) >= most:
+            break
+    return read
+
+
+def executions(ctx: Context, count: int, until_success: bool = False) -> list[dict]:
+    """The newest `count` executions, newest first, as `status` shows them.
+
+    With `until_success`, further pages are read while no Succeeded execution is
+    among those read (at most SUCCESS_SEARCH), so the latest success is found
+    even behind a long run of failures; the list is then longer than `count`.
+    """
+    if not until_success:
+        summaries = execution_summaries(ctx, count)[:count]
+    else:
+        summaries = execution_summaries(
+            ctx, count, until=lambda read: any(s.get("status") == "Succeeded" for s in read),
+            most=max(count, SUCCESS_SEARCH),
+        )
     out = []
-    for s in summaries[:count]:
+    for s in summaries:
         commit, message = _commit(s)
         status = s.get("status")
         started, updated = s.get("startTime"), s.get("lastUpdateTime")
@@ -204,7 +243,7 @@ def collect(ctx: Context, limit: int) -> dict:
     deploy = action_config(pipeline, "ECS")
     arn = source.get("ConnectionArn")
     status = connection_status(ctx, arn)
-    history = executions(ctx, max(limit, HISTORY))
+    history = executions(ctx, max(limit, HISTORY), until_success=True)
     runs = history[:limit]
     stage_states = stages(ctx)
     service = service_state(

@@ -161,6 +161,54 @@ def test_batch_get_projects_lists_unknown_names_as_not_found(codebuild):
     assert answer["projectsNotFound"] == ["missing-build"]
 
 
+def test_batch_get_projects_leaves_projects_not_found_out_when_all_were_found(codebuild):
+    # The model gives projectsNotFound min 1: AWS leaves an empty list out.
+    _create(codebuild)
+
+    answer = codebuild.batch_get_projects(names=["demo-app-build"])
+
+    assert "projectsNotFound" not in answer
+
+
+def test_list_builds_for_project_is_newest_first_unless_ascending_and_pages_by_100(codebuild):
+    _create(codebuild)
+    builds = [codebuild.start_build(projectName="demo-app-build")["build"]["id"]
+              for _ in range(101)]
+
+    first = codebuild.list_builds_for_project(projectName="demo-app-build")
+    second = codebuild.list_builds_for_project(
+        projectName="demo-app-build", nextToken=first["nextToken"]
+    )
+    ascending = codebuild.list_builds_for_project(
+        projectName="demo-app-build", sortOrder="ASCENDING"
+    )
+
+    assert first["ids"] == builds[::-1][:100]
+    assert second["ids"] == [builds[0]] and "nextToken" not in second
+    assert ascending["ids"] == builds[:100]
+
+
+def test_list_builds_for_project_of_a_project_without_builds_has_no_ids(codebuild):
+    _create(codebuild)
+
+    answer = codebuild.list_builds_for_project(projectName="demo-app-build")
+
+    assert "ids" not in answer and "nextToken" not in answer  # ids has min 1
+
+
+def test_batch_get_builds_lists_unknown_ids_as_not_found(codebuild):
+    _create(codebuild)
+    build = codebuild.start_build(projectName="demo-app-build")["build"]["id"]
+    missing = "demo-app-build:00000000-0000-0000-0000-000000000000"
+
+    answer = codebuild.batch_get_builds(ids=[build, missing])
+    only_found = codebuild.batch_get_builds(ids=[build])
+
+    assert [b["id"] for b in answer["builds"]] == [build]
+    assert answer["buildsNotFound"] == [missing]
+    assert "buildsNotFound" not in only_found
+
+
 def test_update_project_changes_only_the_fields_given(codebuild):
     _create(codebuild)
 

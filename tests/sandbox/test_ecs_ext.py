@@ -206,6 +206,26 @@ def test_force_new_deployment_rolls_out_the_same_revision_again(clock, service):
     assert [d["rolloutState"] for d in describe()["deployments"]] == ["COMPLETED"]
 
 
+def test_create_service_without_security_groups_uses_the_vpc_default_as_aws_does(sim):
+    import boto3
+
+    ec2 = boto3.session.Session(
+        region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).client("ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    ecs_client().create_cluster(clusterName=CLUSTER)
+    register()
+    network = {"awsvpcConfiguration": {"subnets": [subnet], "assignPublicIp": "DISABLED"}}
+
+    created = ecs_client().create_service(
+        cluster=CLUSTER, serviceName=SERVICE, taskDefinition=FAMILY, desiredCount=1,
+        launchType="FARGATE", networkConfiguration=network,
+    )["service"]
+
+    assert created["networkConfiguration"] == network
+    assert describe()["networkConfiguration"] == network
+
+
 def test_moto_still_has_every_hook_point_the_ecs_extension_uses():
     """Fails loudly when a moto upgrade moves what the extension wraps or reads."""
     import importlib

@@ -673,6 +673,88 @@ def test_list_action_executions_reports_inputs_outputs_and_pages(world):
     assert error.value.response["Error"]["Code"] == "PipelineExecutionNotFoundException"
 
 
+def _all_pages(call, key, **kwargs) -> tuple[list[dict], int]:
+    """Every item of a paged call, following nextToken; (items, pages)."""
+    items, pages, token = [], 0, None
+    while True:
+        answer = call(**kwargs, **({"nextToken": token} if token else {}))
+        items += answer[key]
+        pages += 1
+        token = answer.get("nextToken")
+        if not token:
+            return items, pages
+
+
+def test_list_pipeline_executions_pages_newest_first_and_loses_none(world):
+    first = world.create_pipeline()
+    started = [first] + [
+        world.cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
+        for _ in range(4)
+    ]
+    page = world.cp.list_pipeline_executions(pipelineName=PIPELINE, maxResults=2)
+    # An execution started between two pages must not shift the next one.
+    newest = world.cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
+    rest, pages = _all_pages(
+        world.cp.list_pipeline_executions, "pipelineExecutionSummaries",
+        pipelineName=PIPELINE, maxResults=2,
+    )
+
+    assert [s["pipelineExecutionId"] for s in page["pipelineExecutionSummaries"]] == [
+        started[4], started[3]
+    ]
+    assert page["nextToken"]
+    assert [s["pipelineExecutionId"] for s in rest] == [newest, *reversed(started)]
+    assert pages == 3
+    followed = world.cp.list_pipeline_executions(
+        pipelineName=PIPELINE, maxResults=2, nextToken=page["nextToken"]
+    )["pipelineExecutionSummaries"]
+    assert [s["pipelineExecutionId"] for s in followed] == [started[2], started[1]]
+
+
+def test_list_pipeline_executions_defaults_to_100_and_refuses_more(world):
+    world.create_pipeline()
+    for _ in range(100):
+        world.cp.start_pipeline_execution(name=PIPELINE)
+
+    page = world.cp.list_pipeline_executions(pipelineName=PIPELINE)
+    with pytest.raises(ClientError) as too_many:
+        world.cp.list_pipeline_executions(pipelineName=PIPELINE, maxResults=101)
+    with pytest.raises(ClientError) as forged:
+        world.cp.list_pipeline_executions(pipelineName=PIPELINE, nextToken="not-a-token")
+
+    assert len(page["pipelineExecutionSummaries"]) == 100 and page["nextToken"]
+    assert too_many.value.response["Error"]["Code"] == "ValidationException"
+    assert forged.value.response["Error"]["Code"] == "InvalidNextTokenException"
+
+
+def test_list_pipeline_executions_filters_those_that_succeeded_in_a_stage(world, sim):
+    def succeeded_in(stage: str) -> list[str]:
+        return [
+            s["pipelineExecutionId"]
+            for s in world.cp.list_pipeline_executions(
+                pipelineName=PIPELINE, filter={"succeededInStage": {"stageName": stage}}
+            )["pipelineExecutionSummaries"]
+        ]
+
+    good = world.create_pipeline(mode="QUEUED")
+    world.run_until_done(good)
+    sim.fail_stage = "Deploy"
+    deploy_failed = world.cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
+    assert world.run_until_done(deploy_failed) == "Failed"
+    sim.fail_stage = "Build"
+    build_failed = world.cp.start_pipeline_execution(name=PIPELINE)["pipelineExecutionId"]
+    assert world.run_until_done(build_failed) == "Failed"
+
+    assert succeeded_in("Deploy") == [good]
+    assert succeeded_in("Build") == [deploy_failed, good]
+    assert succeeded_in("Source") == [build_failed, deploy_failed, good]
+    assert succeeded_in("NoSuchStage") == []
+    # "in the current pipeline version": an update leaves the older ones out.
+    declaration = world.cp.get_pipeline(name=PIPELINE)["pipeline"]
+    world.cp.update_pipeline(pipeline=declaration)
+    assert succeeded_in("Source") == []
+
+
 def test_source_revisions_pin_the_commit_that_is_built_and_deployed(world):
     first = world.create_pipeline()
     world.run_until_done(first)

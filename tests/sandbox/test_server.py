@@ -371,3 +371,138 @@ def test_the_sandbox_command_passes_commit_message_to_serve(monkeypatch):
     monkeypatch.setattr("os._exit", lambda code: seen.setdefault("exit", code))
     run(["sandbox", "--port", "1", "--no-seed", "--commit-message", "msg \x1b[2J"])
     assert seen["commit_message"] == "msg \x1b[2J" and seen["exit"] == 0
+
+
+# --- only requests addressed to the server (DNS rebinding, cross-site requests) --------
+
+
+def _raw(url: str, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    """One HTTP request with exactly these headers (Host included): (status, body)."""
+    import http.client
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", "0")
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def _log(url: str) -> list[dict]:
+    import json
+
+    with urllib.request.urlopen(f"{url}/_ecspipe/requests", timeout=10) as response:
+        return json.loads(response.read())["requests"]
+
+
+def test_a_request_for_another_host_is_refused_and_changes_nothing(server, client):
+    port = server.url.rsplit(":", 1)[1]
+    arn = client("codeconnections").create_connection(
+        ConnectionName=_name("rebind"), ProviderType="GitHub")["ConnectionArn"]
+    before = len(_log(server.url))
+
+    reset = _raw(server.url, "POST", "/_ecspipe/reset", {"Host": f"evil.example:{port}"})
+    state = _raw(server.url, "POST", "/moto-api/reset", {"Host": "evil.example"})
+    requests = _raw(server.url, "GET", "/_ecspipe/requests", {"Host": f"evil.example:{port}"})
+    no_host = _raw(server.url, "GET", "/_ecspipe/requests", {})
+
+    for status, body in (reset, state, requests):
+        assert status == 403
+        assert body.startswith("ecspipe sandbox: refused: Host 'evil.example")
+        assert "DNS rebinding" in body
+    assert no_host == (403, "ecspipe sandbox: refused: the request has no Host header.\n")
+    client("codeconnections").get_connection(ConnectionArn=arn)  # still there
+    assert len(_log(server.url)) == before + 1  # the GetConnection; refusals are not logged
+
+
+def test_a_browser_request_from_another_site_is_refused_preflight_included(server):
+    port = server.url.rsplit(":", 1)[1]
+    own = {"Host": f"127.0.0.1:{port}"}
+
+    posted = _raw(server.url, "POST", "/_ecspipe/reset",
+                  {**own, "Origin": "http://evil.example", "Content-Type": "text/plain"})
+    preflight = _raw(server.url, "OPTIONS", "/", {
+        **own, "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-amz-target"})
+    same_origin = _raw(server.url, "GET", "/_ecspipe/requests",
+                       {**own, "Origin": f"http://localhost:{port}"})
+
+    assert posted[0] == preflight[0] == 403
+    assert "Origin 'http://evil.example'" in posted[1]
+    assert same_origin[0] == 200
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "localhost", "[::1]"])
+def test_every_loopback_spelling_of_the_server_is_answered(server, spelling):
+    port = server.url.rsplit(":", 1)[1]
+
+    status, _ = _raw(server.url, "GET", "/_ecspipe/requests", {"Host": f"{spelling}:{port}"})
+
+    assert status == 200
+
+
+def test_s3_clients_work_path_style_and_virtual_hosted_on_localhost(server, aws):
+    from urllib.parse import urlsplit, urlunsplit
+
+    from botocore.config import Config
+
+    port = server.url.rsplit(":", 1)[1]
+    bucket = _name("hosts")
+    path_style = aws("s3", endpoint_url=f"http://localhost:{port}")
+    path_style.create_bucket(Bucket=bucket)
+    path_style.put_object(Bucket=bucket, Key="artifact.zip", Body=b"zip")
+    virtual = aws("s3", endpoint_url=f"http://localhost:{port}",
+                  config=Config(s3={"addressing_style": "virtual"}))
+    hosts: list[str] = []
+
+    def resolve(request, **_):
+        # <bucket>.localhost is loopback (RFC 6761) but this machine's resolver may not
+        # know it: connect to 127.0.0.1, and keep the Host header the client chose.
+        parts = urlsplit(request.url)
+        hosts.append(parts.netloc)
+        request.headers["Host"] = parts.netloc
+        request.url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+
+    virtual.meta.events.register("before-send.s3.*", resolve)
+
+    listed = virtual.list_objects_v2(Bucket=bucket)
+    body = virtual.get_object(Bucket=bucket, Key="artifact.zip")["Body"].read()
+
+    assert hosts == [f"{bucket}.localhost:{port}"] * 2
+    assert [o["Key"] for o in listed["Contents"]] == ["artifact.zip"] and body == b"zip"
+    operations = [e["operation"] for e in _log(server.url)[-2:]]
+    assert operations == ["ListObjectsV2", "GetObject"]
+
+
+def test_an_sdk_refused_by_host_sees_why(server, aws):
+    sts = aws("sts", endpoint_url=server.url)
+    sts.meta.events.register(
+        "before-send.sts.*", lambda request, **_: request.headers.__setitem__("Host", "evil.example"))
+
+    with pytest.raises(ClientError) as excinfo:
+        sts.get_caller_identity()
+
+    assert excinfo.value.response["Error"]["Code"] == "AccessDenied"
+    assert "is not this server" in excinfo.value.response["Error"]["Message"]
+
+
+def test_bound_to_every_interface_ips_and_allowed_names_are_answered_others_refused(aws):
+    with _serve_in_a_thread(host="0.0.0.0", allowed_hosts=("host.docker.internal",)) as url:
+        port = url.rsplit(":", 1)[1]
+        probe = url.replace("0.0.0.0", "127.0.0.1")
+        answered = {
+            host: _raw(probe, "GET", "/_ecspipe/requests", {"Host": f"{host}:{port}"})[0]
+            for host in ("127.0.0.1", "10.20.30.40", "localhost", "host.docker.internal",
+                         "evil.example")
+        }
+        identity = aws("sts", endpoint_url=probe).get_caller_identity()
+
+    assert answered == {"127.0.0.1": 200, "10.20.30.40": 200, "localhost": 200,
+                        "host.docker.internal": 200, "evil.example": 403}
+    assert identity["Account"] == "123456789012"

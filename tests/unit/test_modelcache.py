@@ -133,3 +133,112 @@ def test_requests_through_cached_models_work_for_every_service(tmp_path, monkeyp
             original.client_context_parameters
         response = call(client)
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 200, service
+
+
+# --- a cache only this user can write, or none ------------------------------------------
+
+
+def _tree(path) -> dict[str, int]:
+    """Every entry under `path` with its mode (lstat: symlinks as themselves)."""
+    import os
+
+    return {str(p.relative_to(path)): os.lstat(p).st_mode for p in sorted(path.rglob("*"))}
+
+
+def _stock_loader(s: botocore.session.Session) -> bool:
+    from botocore.loaders import JSONFileLoader
+
+    return type(s.get_component("data_loader").file_loader) is JSONFileLoader
+
+
+def test_the_cache_is_created_0700_and_its_files_0600(tmp_path, monkeypatch):
+    import stat
+
+    base = tmp_path / "deep" / "cache"
+    session(str(base), monkeypatch).get_service_model("sts")
+
+    modes = {name: stat.S_IMODE(mode) for name, mode in _tree(tmp_path).items()}
+    files = [name for name in modes if name.endswith(".json")]
+    assert files and all(modes[name] == 0o600 for name in files)
+    assert all(mode == 0o700 for name, mode in modes.items() if name not in files)
+
+
+def test_a_symlinked_cache_directory_is_ignored_and_never_written(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+
+    s = session(str(tmp_path / "link"), monkeypatch)
+    model = s.get_service_model("ecs")
+
+    assert "DescribeServices" in model.operation_names
+    assert _stock_loader(s)
+    assert _tree(real) == {}
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o1777])
+def test_a_cache_directory_others_can_write_is_ignored_and_never_written(tmp_path, monkeypatch,
+                                                                         mode):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+
+    s = session(str(shared), monkeypatch)
+    s.get_service_model("sts")
+
+    assert _stock_loader(s)
+    assert _tree(shared) == {}
+
+
+def test_a_cache_directory_of_another_user_is_ignored_and_never_written(tmp_path, monkeypatch):
+    import os
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    try:
+        os.chown(theirs, 12345, -1)  # as root: really another user's
+    except PermissionError:  # not root: the cache sees itself as someone else
+        monkeypatch.setattr(modelcache, "_uid", lambda: os.getuid() + 1)
+
+    s = session(str(theirs), monkeypatch)
+    s.get_service_model("sts")
+
+    assert _stock_loader(s)
+    assert _tree(theirs) == {}
+
+
+def test_a_symlink_planted_where_a_model_goes_is_not_read_nor_written_through(tmp_path,
+                                                                              monkeypatch):
+    session(str(tmp_path / "cache"), monkeypatch).get_service_model("sts")
+    root = modelcache.cache_root()
+    assert root is not None
+    [model_file] = root.glob("sts/*/service-2.json")
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({"metadata": {"endpointPrefix": "sts"}, "operations": {
+        "Exfiltrate": {"name": "Exfiltrate", "http": {"method": "POST", "requestUri": "/"}}},
+        "shapes": {}, "version": "2.0"}))
+    before = forged.read_text()
+    model_file.unlink()
+    model_file.symlink_to(forged)
+
+    model = session(str(tmp_path / "cache"), monkeypatch).get_service_model("sts")
+
+    assert "Exfiltrate" not in model.operation_names
+    assert "GetCallerIdentity" in model.operation_names
+    assert not model_file.is_symlink(), "replaced by a regular file of the cache"
+    assert forged.read_text() == before
+
+
+def test_a_symlinked_directory_inside_the_cache_is_not_read_nor_written_through(tmp_path,
+                                                                                monkeypatch):
+    session(str(tmp_path / "cache"), monkeypatch)  # creates the cache's root
+    root = modelcache.cache_root()
+    assert root is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (root / "ecs").symlink_to(elsewhere)
+
+    model = session(str(tmp_path / "cache"), monkeypatch).get_service_model("ecs")
+
+    assert "DescribeServices" in model.operation_names
+    assert _tree(elsewhere) == {}

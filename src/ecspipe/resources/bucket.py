@@ -219,11 +219,23 @@ class Bucket:
                 raise
 
 
+# ListObjectVersions answers at most 1000 versions a page, and DeleteObjects takes
+# at most 1000 keys (S3 API Reference): one page, one delete.
+PAGE_SIZE = 1000
+
+
 def empty_bucket(s3: Any, kw: dict[str, str]) -> int:
-    """Delete every object version and delete marker, 1000 at a time."""
+    """Delete every object version and delete marker, a page (PAGE_SIZE) at a time.
+
+    Each page is listed from the start, after the previous page was deleted,
+    instead of following the page markers: a marker names the last version of
+    the previous page, which this very loop has just deleted (the sandbox's
+    moto then answers an empty page, and what is left would stop DeleteBucket).
+    The requests are those of paging: one list and one delete per page.
+    """
     deleted = 0
-    paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(**kw):
+    while True:
+        page = s3.list_object_versions(**kw, MaxKeys=PAGE_SIZE)
         keys = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
@@ -238,4 +250,5 @@ def empty_bucket(s3: Any, kw: dict[str, str]) -> int:
                     f"e.g. {first.get('Key')} ({first.get('Code')}: {first.get('Message')})"
                 )
             deleted += len(keys)
-    return deleted
+        if not page.get("IsTruncated") or not keys:
+            return deleted

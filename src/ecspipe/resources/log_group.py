@@ -16,6 +16,8 @@ RETENTION_DAYS = 30
 def _read(ctx: Context, read: Reader) -> dict | None:
     logs = read("logs")
     name = ctx.names.log_group
+    # One page suffices: results are "ASCII-sorted by log group name" (CloudWatch
+    # Logs API Reference), so the exact name comes before every longer one.
     groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
     group = next((g for g in groups if g["logGroupName"] == name), None)
     if group is None:

@@ -11,6 +11,7 @@ unless `--delete-images`: those images are what production runs.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ecspipe.aws import is_error
 from ecspipe.documents.policies import ecr_lifecycle
@@ -71,6 +72,17 @@ def _desired(ctx: Context) -> dict:
             "tags": ctx.names.tags,
         }
     )
+
+
+# DescribeImages answers at most 1000 images a page (maxResults, ECR API Reference).
+PAGE_SIZE = 1000
+
+
+def count_images(ecr: Any, name: str) -> int:
+    """How many images the repository holds (paged; one request up to PAGE_SIZE)."""
+    pages = ecr.get_paginator("describe_images").paginate(
+        repositoryName=name, PaginationConfig={"PageSize": PAGE_SIZE})
+    return sum(len(page.get("imageDetails", [])) for page in pages)
 
 
 class Repository:
@@ -152,19 +164,15 @@ class Repository:
             return Change(KIND, name, "absent")
         if not ctx.names.owns(current["tags"]):
             return Change(KIND, name, "keep", notes=["not created by ecspipe"])
-        images = read("ecr").describe_images(repositoryName=name, maxResults=1000).get(
-            "imageDetails", []
-        )
+        images = count_images(read("ecr"), name)
         if images and not ctx.delete_images:
             return Change(
                 KIND, name, "keep",
-                notes=[f"holds {len(images)}+ image(s); pass --delete-images to delete them"
-                       if len(images) >= 1000 else
-                       f"holds {len(images)} image(s); pass --delete-images to delete them"],
+                notes=[f"holds {images} image(s); pass --delete-images to delete them"],
             )
         change = Change(KIND, name, "delete",
-                        notes=[f"with its {len(images)} image(s)"] if images else [])
-        change.current = {"images": len(images)}
+                        notes=[f"with its {images} image(s)"] if images else [])
+        change.current = {"images": images}
         return change
 
     def delete(self, ctx: Context, change: Change, write: Writer) -> None:

@@ -31,6 +31,15 @@ from ecspipe.resources.base import (
 
 # IAM's limit on all inline policies of a role, whitespace not counted.
 INLINE_POLICY_LIMIT = 10_240
+# IAM list calls answer 100 items a page unless MaxItems says otherwise (1-1000).
+PAGE_SIZE = 100
+
+
+def _all(iam: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a paged IAM list (Marker/IsTruncated); one request for one page."""
+    pages = iam.get_paginator(operation).paginate(
+        **kwargs, PaginationConfig={"PageSize": PAGE_SIZE})
+    return [item for page in pages for item in page.get(key, [])]
 
 
 class Role:
@@ -189,8 +198,9 @@ class Role:
                     raise
 
         try:
-            policies = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
-            attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
+            policies = _all(iam, "list_role_policies", "PolicyNames", RoleName=name)
+            attached = _all(iam, "list_attached_role_policies", "AttachedPolicies",
+                            RoleName=name)
         except Exception as exc:
             if is_error(exc, "NoSuchEntity"):
                 return

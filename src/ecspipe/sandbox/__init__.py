@@ -5,6 +5,7 @@ CodeBuild and most of CodePipeline. Each module here fills one gap, without
 forking moto, through the two registries that both `mock_aws` and moto's server
 read (see reference/aws-facts.md section 6):
 
+  protocol.py      awsJson as AWS speaks it: Content-Type, no nulls, epoch timestamps
   connections.py   CodeStar Connections + CodeConnections (one shared store)
   codebuild.py     UpdateProject; no `location` required for CODEPIPELINE sources
   codepipeline.py  the API moto lacks: GetPipelineState, ListActionExecutions,
@@ -15,9 +16,13 @@ read (see reference/aws-facts.md section 6):
   ecs.py           service deployments that roll out (or roll back)
   conditions.py    stage conditions: deployment windows, alarm-watched bakes
   notifications.py CodeStar Notifications rules, publishing pipeline events to SNS
+  ecr.py           DescribeImages pages (maxResults, nextToken)
+  iam.py           ListRolePolicies pages (MaxItems, Marker)
+  paging.py        page tokens (cursors) shared by the extensions that page
   s3.py            tags given in CreateBucket, applied with the bucket
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
+  hostguard.py     the server answers only requests addressed to it (no DNS rebinding)
   requestlog.py    the server's request log (service, operation, read/write) for the bench
 
 `install()` applies every extension; it is idempotent and used by the server
@@ -56,16 +61,29 @@ def install() -> None:
     # 3 s of CPU after every start and every reset, for images nothing here uses.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     require_moto()
-    from ecspipe.sandbox import codebuild, codepipeline, connections, ecs, notifications, s3
+    from ecspipe.sandbox import (
+        codebuild,
+        codepipeline,
+        connections,
+        ecr,
+        ecs,
+        iam,
+        notifications,
+        protocol,
+        s3,
+    )
 
     _cache_module_list()
     _serialise_mock_requests()
 
+    protocol.install()
     connections.install()
     codebuild.install()
     codepipeline.install()
     ecs.install()
     notifications.install()
+    ecr.install()
+    iam.install()
     s3.install()
     _installed = True
 

@@ -16,7 +16,10 @@ What changes:
   them). Project names may start with a digit, as in AWS.
 - BatchGetProjects returns `created`/`lastModified` (moto stores the latter as
   `lastModifiedDate`, which the botocore model does not know, so its serializer
-  dropped it) from the sandbox clock, and `projectsNotFound`.
+  dropped it) from the sandbox clock, and `projectsNotFound` (only when some
+  are: the list has min 1); BatchGetBuilds likewise `buildsNotFound`.
+- ListBuildsForProject: newest first unless sortOrder is ASCENDING, 100 ids a
+  page with a nextToken (moto answers every id, oldest first).
 - CreateProject keeps the request fields moto ignored (encryptionKey,
   secondary sources/artifacts, concurrentBuildLimit, badgeEnabled, ...) and the
   AWS defaults for the timeouts (60 and 480 minutes) instead of 0.
@@ -186,6 +189,54 @@ def update_project(self: Any) -> Any:
     return ActionResult({"project": meta})
 
 
+def _with_not_found(
+    result: dict[str, Any], key: str, asked: list[str] | None, known: set[str]
+) -> dict[str, Any]:
+    """`result` plus `key`: the names asked for and not found, only if there are any
+    (the model's list has min 1: AWS leaves an empty one out)."""
+    missing = [name for name in asked or [] if name not in known]
+    return {**result, key: missing} if missing else result
+
+
+def _invalid_token() -> Exception:
+    return _invalid("Invalid next token")
+
+
+def list_builds_for_project(self: Any) -> Any:
+    """CodeBuildResponse.list_builds_for_project, ordered and paged as AWS documents.
+
+    "CodeBuild API Reference, ListBuildsForProject": sorted by build number,
+    DESCENDING (newest first) unless sortOrder says ASCENDING; at most 100 ids
+    per call, then a nextToken. moto's answers every id, oldest first.
+    """
+    from moto.codebuild.exceptions import ResourceNotFoundException
+    from moto.core.responses import ActionResult
+    from moto.utilities.utils import get_partition
+
+    from ecspipe.sandbox import paging
+
+    name = self._get_param("projectName")
+    backend = self.codebuild_backend
+    if name not in backend.codebuild_projects:
+        raise ResourceNotFoundException(
+            f"The provided project arn:{get_partition(self.region)}:codebuild:{self.region}:"
+            f"{self.current_account}:project/{name} does not exist"
+        )
+    order = self._get_param("sortOrder") or "DESCENDING"
+    if order not in ("ASCENDING", "DESCENDING"):
+        raise _invalid(f"Invalid sort order: {order}")
+    ids = list(backend.build_history.get(name, []))  # in start order: by build number
+    if order == "DESCENDING":
+        ids.reverse()
+    found, token = paging.page(
+        ids, 100, self._get_param("nextToken"), key=str, invalid=_invalid_token
+    )
+    result: dict[str, Any] = {"ids": found} if found else {}  # ids has min 1
+    if token:
+        result["nextToken"] = token
+    return ActionResult(result)
+
+
 _installed = False
 
 
@@ -213,17 +264,29 @@ def install() -> None:
         _after_create(self)
         return result
 
+    original_batch_get_builds = cls.batch_get_builds
+
     def batch_get_projects(self: Any) -> Any:
         result = original_batch_get(self)
         names = self._get_param("names") or []
         found = result.result["projects"]  # type: ignore[index]
         known = {p["name"] for p in found} | {p["arn"] for p in found}
         return ActionResult(
-            {"projects": found, "projectsNotFound": [n for n in names if n not in known]}
+            _with_not_found({"projects": found}, "projectsNotFound", names, known)
+        )
+
+    def batch_get_builds(self: Any) -> Any:
+        result = original_batch_get_builds(self)
+        found = result.result["builds"]  # type: ignore[index]
+        known = {b["id"] for b in found} | {b.get("arn") for b in found}
+        return ActionResult(
+            _with_not_found({"builds": found}, "buildsNotFound", self._get_param("ids"), known)
         )
 
     # setattr: patching a class's methods at run time, which mypy rightly dislikes.
     setattr(cls, "create_project", create_project)  # noqa: B010
     setattr(cls, "batch_get_projects", batch_get_projects)  # noqa: B010
+    setattr(cls, "batch_get_builds", batch_get_builds)  # noqa: B010
     setattr(cls, "update_project", update_project)  # noqa: B010
+    setattr(cls, "list_builds_for_project", list_builds_for_project)  # noqa: B010
     _installed = True

@@ -11,6 +11,10 @@ operations are methods on `CodePipelineResponse`; reads are wrapped on the
 backends (they first advance the simulation, see executions.py): CodePipeline's
 GetPipelineExecution and ListPipelineExecutions, CodeBuild's BatchGetBuilds, ECS
 DescribeServices, ECR DescribeImages, Logs GetLogEvents/FilterLogEvents.
+ListPipelineExecutions and ListActionExecutions page as AWS does ("CodePipeline
+API Reference": maxResults 1-100, default 100, nextToken; ListPipelineExecutions'
+filter.succeededInStage keeps the executions that succeeded in that stage of the
+current pipeline version), with cursor tokens (paging.py).
 
 Other modules can call `pipeline_state()` and `action_execution_details()`.
 """
@@ -25,13 +29,14 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 
-from ecspipe.sandbox import conditions
+from ecspipe.sandbox import conditions, paging
 from ecspipe.sandbox.builds import _simulated_builds
 from ecspipe.sandbox.executions import (
     IN_PROGRESS,
     SUCCEEDED,
     ActionRun,
     SimulatedExecution,
+    ValidationException,
     _executions,
     _find_execution,
     _naive,
@@ -331,6 +336,23 @@ def _get_pipeline_state(_missing):
     return get_pipeline_state
 
 
+def _max_results(value: Any, top: int = 100) -> int:
+    """maxResults of a CodePipeline list (1-100, default 100), checked as AWS does."""
+    if value is None:
+        return top
+    if not 1 <= int(value) <= top:
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at 'maxResults' failed to satisfy "
+            f"constraint: Member must have value {'less' if int(value) > top else 'greater'} "
+            f"than or equal to {top if int(value) > top else 1}"
+        )
+    return int(value)
+
+
+def _invalid_token() -> Exception:
+    return InvalidNextTokenException("The next token is not valid.")
+
+
 def _list_action_executions(_missing):
     def list_action_executions(self):
         advance_region(self.current_account, self.region)
@@ -339,19 +361,49 @@ def _list_action_executions(_missing):
         details = action_execution_details(
             pipeline, self.region, execution_id, self.current_account
         )
-        size = int(self._get_param("maxResults") or 100)
-        token = self._get_param("nextToken")
-        try:
-            offset = int(token) if token else 0
-        except ValueError:
-            raise InvalidNextTokenException("The next token is not valid.") from None
-        page = details[offset : offset + size]
-        out: dict[str, Any] = {"actionExecutionDetails": page}
-        if offset + size < len(details):
-            out["nextToken"] = str(offset + size)
+        found, token = paging.page(
+            details,
+            _max_results(self._get_param("maxResults")),
+            self._get_param("nextToken"),
+            key=lambda d: d["actionExecutionId"],
+            invalid=_invalid_token,
+        )
+        out: dict[str, Any] = {"actionExecutionDetails": found}
+        if token:
+            out["nextToken"] = token
         return json.dumps(out)
 
     return list_action_executions
+
+
+def _succeeded_in(pipeline: Any, ex: SimulatedExecution, stage_name: str) -> bool:
+    # "executions where the stage was successful in the current pipeline version"
+    return ex.pipeline_version == pipeline.pipeline["version"] and ex.succeeded_in(stage_name)
+
+
+def _list_pipeline_executions(_original):
+    # Replaces moto's, which ignores nextToken and the filter and always answers
+    # `"nextToken": null`, so a client that pages never sees past the first page.
+    def list_pipeline_executions(self):
+        advance_region(self.current_account, self.region)
+        pipeline = find_pipeline(self.current_account, self.region, self._get_param("pipelineName"))
+        executions = sorted(_executions(pipeline), key=lambda ex: ex.number, reverse=True)
+        stage = ((self._get_param("filter") or {}).get("succeededInStage") or {}).get("stageName")
+        if stage:
+            executions = [ex for ex in executions if _succeeded_in(pipeline, ex, stage)]
+        found, token = paging.page(
+            executions,
+            _max_results(self._get_param("maxResults")),
+            self._get_param("nextToken"),
+            key=lambda ex: ex.id,
+            invalid=_invalid_token,
+        )
+        out: dict[str, Any] = {"pipelineExecutionSummaries": [ex.to_summary_dict() for ex in found]}
+        if token:
+            out["nextToken"] = token
+        return json.dumps(out)
+
+    return list_pipeline_executions
 
 
 def _stop_pipeline_execution(_missing):
@@ -434,6 +486,7 @@ HOOKS = (
     (_CP, "CodePipelineBackend", "get_pipeline_execution", _advancing),
     (_CP, "CodePipelineBackend", "list_pipeline_executions", _advancing),
     (_CPR, "CodePipelineResponse", "start_pipeline_execution", _start_pipeline_execution_response),
+    (_CPR, "CodePipelineResponse", "list_pipeline_executions", _list_pipeline_executions),
     (_CPR, "CodePipelineResponse", "get_pipeline_state", _get_pipeline_state),
     (_CPR, "CodePipelineResponse", "list_action_executions", _list_action_executions),
     (_CPR, "CodePipelineResponse", "stop_pipeline_execution", _stop_pipeline_execution),

@@ -51,6 +51,7 @@ from moto.core.base_backend import BackendDict, BaseBackend
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
+from ecspipe.sandbox import paging
 from ecspipe.sandbox.settings import SETTINGS
 
 # Per API: moto's service name, the JSON target prefix, the endpoint host pattern.
@@ -318,17 +319,16 @@ class ConnectionsResponse(BaseResponse):
     def list_connections(self) -> ActionResult:
         p = self._params()
         found = self.backend.list_connections(p.get("ProviderTypeFilter"), p.get("HostArnFilter"))
-        size = p.get("MaxResults") or _PAGE_DEFAULT
-        start = 0
-        if p.get("NextToken"):
-            try:
-                start = int(p["NextToken"])
-            except ValueError:
-                raise ValidationException("Invalid NextToken") from None
-        page = found[start : start + size]
+        page, token = paging.page(
+            found,
+            p.get("MaxResults") or _PAGE_DEFAULT,
+            p.get("NextToken"),
+            key=lambda c: c.resource_id,
+            invalid=lambda: ValidationException("Invalid NextToken"),
+        )
         result: dict[str, Any] = {"Connections": [c.describe() for c in page]}
-        if start + size < len(found):
-            result["NextToken"] = str(start + size)
+        if token:
+            result["NextToken"] = token
         return ActionResult(result)
 
     def delete_connection(self) -> EmptyResult:

@@ -32,6 +32,9 @@ Transitions are applied when a service is read (DescribeServices) or updated,
 each exactly once and stamped with the time it was due, not the time it was
 observed, so results do not depend on how often anyone polls.
 
+CreateService with an awsvpcConfiguration that names no security groups (the
+VPC's default group applies, as AWS documents) no longer fails with HTTP 500.
+
 Other sandbox modules call `deploy()`, `advance_service()`, `advance()` and
 `find_service()`; the codepipeline simulation uses them for its Deploy stage.
 """
@@ -426,7 +429,24 @@ def _create_service_response(original):
     return create_service
 
 
+def _validate_network(original):
+    # moto reads awsvpcConfiguration["securityGroups"] unconditionally: a
+    # CreateService without it (valid: "If you don't specify a security group,
+    # the default security group for the VPC is used", ECS API Reference,
+    # AwsVpcConfiguration) was an HTTP 500 (KeyError). Validate the subnets and
+    # no groups then; what was sent is what is stored.
+    def validate_network(self, nc):
+        config = (nc or {}).get("awsvpcConfiguration")
+        if isinstance(config, dict) and "securityGroups" not in config:
+            original(self, {**nc, "awsvpcConfiguration": {**config, "securityGroups": []}})
+            return nc
+        return original(self, nc)
+
+    return validate_network
+
+
 HOOKS = (
+    ("moto.ecs.models", "Service", "_validate_network", _validate_network),
     ("moto.ecs.models", "EC2ContainerServiceBackend", "create_service", _create_service),
     ("moto.ecs.models", "EC2ContainerServiceBackend", "update_service", _update_service),
     ("moto.ecs.models", "EC2ContainerServiceBackend", "describe_services", _describe_services),

@@ -54,7 +54,11 @@ StartResponse = Callable[..., Any]
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^,\s]+)")
 _RPC_V2_PATH_RE = re.compile(r"/service/[^/]+/operation/([A-Za-z0-9]+)/?$")
-_S3_HOST_RE = re.compile(r"^(?P<bucket>.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com(?::\d+)?$")
+# Virtual-hosted S3: <bucket>.s3.<region>.amazonaws.com, or <bucket>.localhost as
+# SDKs send it to a localhost endpoint.
+_S3_HOST_RE = re.compile(
+    r"^(?P<bucket>.+)\.(?:s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com|localhost)(?::\d+)?$"
+)
 
 # --- S3 -------------------------------------------------------------------------------
 

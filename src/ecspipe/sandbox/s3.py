@@ -10,6 +10,7 @@
    instead of not applying. The sandbox stands in for AWS's HTTPS endpoints, so
    requests carry aws:SecureTransport=true, and an unmet condition makes the
    statement not apply, as in IAM's evaluation logic.
+3. PutBucketPolicy answers 200 with an empty body, not the body "True".
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def install() -> None:
         self: Any, request: Any, bucket_name: str, querystring: dict[str, Any]
     ) -> Any:
         response = original(self, request, bucket_name, querystring)
+        if "policy" in querystring and response == "True":
+            # moto answers PutBucketPolicy with the body "True"; the operation has no
+            # output: "the service sends back an HTTP 200 response with an empty HTTP
+            # body" (Amazon S3 API Reference, PutBucketPolicy; the model's code is 200).
+            return 200, {}, ""
         if not querystring:
             tags = _tags_from_body(self.body)
             # Only a new bucket takes them (us-east-1 re-creation is a silent no-op).

@@ -30,6 +30,10 @@ for other methods):
                                {"reset": false, "error": ...} if re-seeding failed.
 
 The log is empty when the server prints that it is listening.
+
+Only requests addressed to this server are answered, never a web page's
+(DNS rebinding, cross-site requests): hostguard.py says which, and answers 403
+to the others, before the log or moto see them.
 """
 
 from __future__ import annotations
@@ -111,11 +115,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _make_server(host: str, port: int) -> Any:
-    """A threaded werkzeug server of moto's app behind the request log (`server.app`).
+def _make_server(host: str, port: int, allowed_hosts: tuple[str, ...] = ()) -> Any:
+    """A threaded werkzeug server of moto's app behind the request log
+    (`server.request_log`), behind the host guard (hostguard.py: only requests
+    addressed to this server are answered).
 
-    The log's reset hook is unset: the caller sets `server.app.reset` once it
-    knows what a reset must restore (see `reset_sandbox`).
+    The log's reset hook is unset: the caller sets `server.request_log.reset`
+    once it knows what a reset must restore (see `reset_sandbox`).
     """
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -124,22 +130,26 @@ def _make_server(host: str, port: int) -> Any:
     )
     from werkzeug.serving import make_server
 
+    from ecspipe.sandbox.hostguard import HostGuardMiddleware, HostPolicy
     from ecspipe.sandbox.requestlog import RequestLogMiddleware
 
     sock = _bind(host, port)
     try:
-        app = RequestLogMiddleware(DomainDispatcherApplication(create_backend_app))
+        log = RequestLogMiddleware(DomainDispatcherApplication(create_backend_app))
+        policy = HostPolicy(host, sock.getsockname()[1], allowed_hosts)
         # werkzeug duplicates the descriptor.
-        return make_server(
+        server: Any = make_server(
             host,
             port,
-            app,
+            HostGuardMiddleware(log, policy),
             threaded=True,
             request_handler=MotoRequestHandler,
             fd=sock.fileno(),
         )
     finally:
         sock.close()
+    server.request_log = log  # not `log`: werkzeug's server has a log() method
+    return server
 
 
 def reset_sandbox(*, seed: bool, endpoint_url: str, behaviour: dict[str, Any]) -> bool:
@@ -176,6 +186,7 @@ def serve(
     rollback: bool = False,
     commit_message: str | None = None,
     ready: Callable[[str], Any] | threading.Event | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Run the sandbox in the foreground until SIGINT or SIGTERM.
 
@@ -183,14 +194,17 @@ def serve(
     Event) once the server answers and is seeded. Port 0 picks a free port;
     the printed URL shows the one chosen. Raises UserError when the port is
     taken. SIGINT/SIGTERM handlers are installed only when called on the main
-    thread; run on another thread, it stops on `request_stop()`.
+    thread; run on another thread, it stops on `request_stop()`. Requests are
+    answered only when addressed to this server (hostguard.py); bound to every
+    interface, `allowed_hosts` names the host names clients may use besides
+    IP addresses, localhost and this machine's name.
     """
     from ecspipe import sandbox
     from ecspipe.sandbox import settings
 
     sandbox.require_moto()
     sandbox.install()
-    server = _make_server(host, port)  # UserError if the port is taken
+    server = _make_server(host, port, allowed_hosts)  # UserError if the port is taken
     port = server.port  # the one chosen, for port 0
     url = _url(host, port)
     probe = _url(_probe_host(host), port)
@@ -201,7 +215,7 @@ def serve(
         "commit_message": commit_message,
     }
     settings.reset(**behaviour)
-    server.app.reset = functools.partial(
+    server.request_log.reset = functools.partial(
         reset_sandbox, seed=seed, endpoint_url=probe, behaviour=behaviour
     )
     # werkzeug logs every request to stderr; the sandbox prints only its own lines.
@@ -228,7 +242,7 @@ def serve(
 
             seed_resources(region=REGION, endpoint_url=probe)
         # The log starts empty, as after a reset: the probe and the seed are not a client's.
-        server.app.log.clear()
+        server.request_log.log.clear()
         if not stop.is_set():
             print(f"ecspipe sandbox: listening on {url}")
             print(f"export AWS_ENDPOINT_URL={url}")
