@@ -175,8 +175,9 @@ def stub_bin(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_buildspec(tmp_path: Path, stub_bin: Path):
-    def run(config: Config, *, unset: tuple[str, ...] = (), **extra_env: str) -> Run:
-        spec = yaml.safe_load(render_buildspec(config))
+    def run(config: Config, *, unset: tuple[str, ...] = (), container: str = "web",
+            **extra_env: str) -> Run:
+        spec = yaml.safe_load(render_buildspec(config, REPO_URI, container))
         script_text = buildspec_script(spec["phases"])
         workdir = tmp_path / "src"
         workdir.mkdir()
@@ -326,7 +327,7 @@ def test_a_failing_push_writes_no_imagedefinitions(run_buildspec) -> None:
 
 def test_latest_is_never_a_tag_and_never_pushed(run_buildspec) -> None:
     config = config_with(context="app", dockerfile="docker/Dockerfile")
-    assert "latest" not in render_buildspec(config)
+    assert "latest" not in render_buildspec(config, REPO_URI, "web")
     run = run_buildspec(config)
     assert run.returncode == 0, run.stderr
     pushed = [argv[-1] for argv in run.argvs("docker", "push")]
@@ -366,7 +367,7 @@ def test_a_test_command_that_changes_directory_still_leaves_imagedefinitions_at_
 
 
 def test_the_buildspec_is_version_0_2_in_bash_with_imagedefinitions_as_the_artifact() -> None:
-    spec = yaml.safe_load(render_buildspec(example_config()))
+    spec = yaml.safe_load(render_buildspec(example_config(), REPO_URI, "web"))
     assert spec["version"] == 0.2
     assert spec["env"] == {"shell": "bash"}
     assert spec["artifacts"]["files"] == ["imagedefinitions.json"]
@@ -413,7 +414,7 @@ def test_the_project_passes_the_repository_container_and_build_env_with_referenc
         "API_TOKEN": ("demo-app/api-token", "SECRETS_MANAGER"),
     }
     assert len(variables) == 5  # no duplicates hidden by the dict above
-    assert request["source"] == {"type": "CODEPIPELINE", "buildspec": render_buildspec(config)}
+    assert request["source"] == {"type": "CODEPIPELINE", "buildspec": render_buildspec(config, REPO_URI, "web")}
 
 
 def _action(declaration: dict[str, Any], stage: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -21,11 +22,22 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
+from ecspipe.config.references import (
+    PARAMETER_ARN_MAX,
+    check_kms_key,
+    check_parameter_reference,
+    check_secret_reference,
+    parameter_arn,
+    parse_arn,
+    split_secret_reference,
+)
 from ecspipe.config.rules import (
     _CONNECTION_ARN_RE,
     _NAME_RE,
@@ -41,7 +53,6 @@ from ecspipe.config.rules import (
     _check_ecr_repository,
     _check_env_name,
     _check_name,
-    _check_reference,
     _check_region,
     _check_rel_file,
     _check_rel_path,
@@ -51,8 +62,8 @@ from ecspipe.config.rules import (
     _check_tag_value,
     _check_test_command,
     _err,
-    _looks_secret,
     _type_word,
+    looks_secret,
 )
 
 
@@ -179,14 +190,27 @@ def _short_ecs_name(value: str) -> str:
     return m["name"] if m else value
 
 
+KmsKey = Annotated[
+    str,
+    AfterValidator(check_kms_key),
+    Field(
+        description="Customer managed KMS key the secret is encrypted with (key ID, key ARN, "
+        "alias/NAME or alias ARN): grants kms:Decrypt on it, through that service only.",
+        max_length=2048,
+    ),
+]
+
+
 class ParameterStoreRef(_Model):
     """An environment variable read from SSM Parameter Store at build time."""
 
     parameter_store: Annotated[
         str,
-        AfterValidator(_check_reference),
-        Field(description="SSM Parameter Store parameter name or ARN."),
+        AfterValidator(check_parameter_reference),
+        Field(description="SSM Parameter Store parameter name or ARN (no wildcards).",
+              max_length=2048),
     ]
+    kms_key: KmsKey | None = None
 
 
 class SecretsManagerRef(_Model):
@@ -194,9 +218,11 @@ class SecretsManagerRef(_Model):
 
     secrets_manager: Annotated[
         str,
-        AfterValidator(_check_reference),
-        Field(description="Secrets Manager secret name or ARN (optionally :json-key:...)."),
+        AfterValidator(check_secret_reference),
+        Field(description="Secrets Manager secret name or ARN, optionally "
+              ":json-key:version-stage:version-id (no wildcards).", max_length=2048),
     ]
+    kms_key: KmsKey | None = None
 
 
 # Union member tags; they appear in pydantic error locations and are stripped there.
@@ -245,7 +271,7 @@ def _check_env_value(value: Any) -> Any:
     name: object = None
     if isinstance(value, _Named):
         name, value = value.name, value.value
-    if isinstance(value, str | int | float) and isinstance(name, str) and _looks_secret(name):
+    if isinstance(value, str | int | float) and isinstance(name, str) and looks_secret(name):
         # bool is an int too; the value itself is never echoed back
         raise _err(
             "looks like a secret: CodeBuild shows plain values to anyone who can read "
@@ -397,6 +423,20 @@ class Config(_Model):
                 )
         return service
 
+    @field_validator("build")
+    @classmethod
+    def _references_in_our_account_and_region(cls, build: Build, info: ValidationInfo) -> Build:
+        """Every secret reference and kms_key ARN in the config's partition, region and account
+        (the build role may read exactly these); all problems at once."""
+        problems = list(_reference_problems(build, info.data.get("region"),
+                                            info.data.get("account_id")))
+        if problems:
+            raise ValidationError.from_exception_data("Build", [
+                InitErrorDetails(type=_err(message), loc=loc, input=got)
+                for loc, message, got in problems
+            ])
+        return build
+
     @model_validator(mode="after")
     def _default_image_repository(self) -> Config:
         if self.image.repository is None:
@@ -413,6 +453,47 @@ def _placement_problems(m: re.Match[str], info: ValidationInfo) -> list[str]:
     if region and m["region"] != region:
         wrong.append(f"is in region {m['region']}, but region is {region}")
     return wrong
+
+
+def _reference_problems(
+    build: Build, region: str | None, account: str | None
+) -> Iterator[tuple[tuple[str, ...], str, str]]:
+    from ecspipe.names import partition_of
+
+    if not region:
+        return
+    partition = partition_of(region)
+    for name, value in build.env.items():
+        if isinstance(value, ParameterStoreRef):
+            field, reference = "parameter_store", value.parameter_store
+            arn = parse_arn(reference)
+            full = parameter_arn(reference, partition, region, "0" * 12)
+            if len(full) > PARAMETER_ARN_MAX:
+                yield (("env", name, field), f"the parameter's ARN would be {len(full)} "
+                       f"characters; Parameter Store allows {PARAMETER_ARN_MAX}", reference)
+        elif isinstance(value, SecretsManagerRef):
+            field, reference = "secrets_manager", value.secrets_manager
+            arn = parse_arn(split_secret_reference(reference)[0])
+        else:
+            continue
+        thing = "the parameter" if field == "parameter_store" else "the secret"
+        for where, what, found in ((field, thing, arn),
+                                   ("kms_key", "the KMS key",
+                                    parse_arn(value.kms_key) if value.kms_key else None)):
+            if found is None:
+                continue
+            wrong = []
+            if found.partition != partition:
+                wrong.append(f"is in partition {found.partition}, but region {region} is in "
+                             f"{partition}")
+            elif found.region != region:
+                wrong.append(f"is in region {found.region}, but region is {region}")
+            if account and found.account != account:
+                wrong.append(f"is in account {found.account}, but account_id is {account}")
+            if wrong:
+                yield (("env", name, where), f"{what} " + " and ".join(wrong) + " (the build "
+                       "role may read only its own account's secrets, in its region)",
+                       value.kms_key or "" if where == "kms_key" else reference)
 
 
 def config_json_schema() -> dict[str, Any]:
