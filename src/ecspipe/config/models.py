@@ -63,6 +63,7 @@ from ecspipe.config.rules import (
     _check_test_command,
     _err,
     _type_word,
+    env_reserved,
     looks_secret,
 )
 
@@ -271,8 +272,15 @@ def _check_env_value(value: Any) -> Any:
     name: object = None
     if isinstance(value, _Named):
         name, value = value.name, value.value
-    if isinstance(value, str | int | float) and isinstance(name, str) and looks_secret(name):
-        # bool is an int too; the value itself is never echoed back
+    # A reserved name is refused as such (one problem); its value is then not looked at.
+    if isinstance(name, str) and env_reserved(name):
+        return value if isinstance(value, str | ParameterStoreRef | SecretsManagerRef | dict) \
+            else ""
+    secret = isinstance(name, str) and looks_secret(name)
+    # Under a secret-looking name nothing of the value is ever echoed, whatever its shape.
+    shown: dict[str, Any] = {"hide_input": True} if secret else {"got": value}
+    if isinstance(value, str | int | float) and secret:
+        # bool is an int too
         raise _err(
             "looks like a secret: CodeBuild shows plain values to anyone who can read "
             "the project; use `parameter_store: NAME` or `secrets_manager: NAME`",
@@ -283,18 +291,18 @@ def _check_env_value(value: Any) -> Any:
     if isinstance(value, ParameterStoreRef | SecretsManagerRef):
         return value
     if isinstance(value, bool):
-        raise _err(f'a boolean is not a string; quote it: "{str(value).lower()}"', got=value)
+        raise _err(f'a boolean is not a string; quote it: "{str(value).lower()}"', **shown)
     if isinstance(value, int | float):
-        raise _err(f'a number is not a string; quote it: "{value}"', got=value)
+        raise _err(f'a number is not a string; quote it: "{value}"', **shown)
     if value is None:
-        raise _err(f"has no value; it must be {_ENV_SHAPE}")
+        raise _err(f"has no value; it must be {_ENV_SHAPE}", **shown)
     if isinstance(value, dict):
         if all(key in value for key in _REF_KEYS):
-            raise _err("use parameter_store: or secrets_manager:, not both", got=value)
+            raise _err("use parameter_store: or secrets_manager:, not both", **shown)
         if _env_tag(value) is None:
-            raise _err(f"must be {_ENV_SHAPE}", got=value)
+            raise _err(f"must be {_ENV_SHAPE}", **shown)
         return value
-    raise _err(f"must be {_ENV_SHAPE}, not {_type_word(value)}", got=value)
+    raise _err(f"must be {_ENV_SHAPE}, not {_type_word(value)}", **shown)
 
 
 EnvValue = Annotated[
