@@ -22,6 +22,7 @@ from ecspipe.resources.base import (
     PENDING,
     Change,
     Context,
+    FieldChange,
     Reader,
     Writer,
     canonical,
@@ -93,6 +94,9 @@ class Pipeline:
         desired["tags"] = _desired_tags(ctx, saves or resave, current["tags"])
         now["tags"] = current["tags"]
         fields = diff(project_onto(now, desired), desired)
+        if WEBHOOK_TAG in current["tags"] and WEBHOOK_TAG not in desired["tags"]:
+            # project_onto ignores tags we do not set; this one is ours to remove.
+            fields.append(FieldChange(f"tags.{WEBHOOK_TAG}", current["tags"][WEBHOOK_TAG], None))
         change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
         change.current = {**current, "resave": resave}
         return change
