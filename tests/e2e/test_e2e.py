@@ -464,7 +464,7 @@ def test_validate_works_without_any_aws_endpoint(ecspipe):
     data = ecspipe("validate", "-c", CONFIG, "-o", "json", endpoint=closed)
 
     assert text.code == 0, show(text)
-    assert "valid" in text.out and "demo-app-codepipeline" in text.out, show(text)
+    assert "valid" in text.out and "demo-app-us-east-1-codepipeline" in text.out, show(text)
     assert data.code == 0, show(data)
     assert data.json()["valid"] is True, show(data)
 
