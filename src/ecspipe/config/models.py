@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -22,12 +22,10 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails
 
 from ecspipe.config.references import (
     PARAMETER_ARN_MAX,
@@ -41,6 +39,7 @@ from ecspipe.config.references import (
 from ecspipe.config.rules import (
     _CONNECTION_ARN_RE,
     _NAME_RE,
+    _REGION_RE,
     _SERVICE_ARN_RE,
     MAX_USER_TAGS,
     _arn_parts,
@@ -202,6 +201,47 @@ KmsKey = Annotated[
 ]
 
 
+# (partition, region, account_id or None) of the config being validated; see Config.
+_WHERE: ContextVar[tuple[str, str, str | None] | None] = ContextVar("_WHERE", default=None)
+
+
+def _where(data: Any) -> tuple[str, str, str | None] | None:
+    from ecspipe.names import partition_of
+
+    if not isinstance(data, dict):
+        return None
+    region, account = data.get("region"), data.get("account_id")
+    if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
+        return None
+    if not (isinstance(account, str) and re.fullmatch(r"[0-9]{12}", account)):
+        account = None
+    return partition_of(region), region, account
+
+
+def _placed(arn_text: str, what: str) -> None:
+    """An ARN in a reference must be in the config's partition, region and account."""
+    where, arn = _WHERE.get(), parse_arn(arn_text)
+    if where is None or arn is None:
+        return
+    partition, region, account = where
+    wrong = []
+    if arn.partition != partition:
+        wrong.append(f"is in partition {arn.partition}, but region {region} is in {partition}")
+    elif arn.region != region:
+        wrong.append(f"is in region {arn.region}, but region is {region}")
+    if account and arn.account != account:
+        wrong.append(f"is in account {arn.account}, but account_id is {account}")
+    if wrong:
+        raise _err(f"{what} " + " and ".join(wrong) + " (the build role may read only its "
+                   "own account's secrets, in its region)")
+
+
+def _check_kms_key_placement(value: str | None) -> str | None:
+    if value:
+        _placed(value, "the KMS key")
+    return value
+
+
 class ParameterStoreRef(_Model):
     """An environment variable read from SSM Parameter Store at build time."""
 
@@ -212,6 +252,20 @@ class ParameterStoreRef(_Model):
               max_length=2048),
     ]
     kms_key: KmsKey | None = None
+
+    @field_validator("parameter_store")
+    @classmethod
+    def _in_our_account_and_region(cls, value: str) -> str:
+        _placed(value, "the parameter")
+        where = _WHERE.get()
+        if where:
+            full = parameter_arn(value, where[0], where[1], "0" * 12)
+            if len(full) > PARAMETER_ARN_MAX:
+                raise _err(f"the parameter's ARN would be {len(full)} characters; Parameter "
+                           f"Store allows {PARAMETER_ARN_MAX}")
+        return value
+
+    _kms_key_placed = field_validator("kms_key")(_check_kms_key_placement)
 
 
 class SecretsManagerRef(_Model):
@@ -224,6 +278,14 @@ class SecretsManagerRef(_Model):
               ":json-key:version-stage:version-id (no wildcards).", max_length=2048),
     ]
     kms_key: KmsKey | None = None
+
+    @field_validator("secrets_manager")
+    @classmethod
+    def _in_our_account_and_region(cls, value: str) -> str:
+        _placed(split_secret_reference(value)[0], "the secret")
+        return value
+
+    _kms_key_placed = field_validator("kms_key")(_check_kms_key_placement)
 
 
 # Union member tags; they appear in pydantic error locations and are stripped there.
@@ -431,19 +493,16 @@ class Config(_Model):
                 )
         return service
 
-    @field_validator("build")
+    @model_validator(mode="wrap")
     @classmethod
-    def _references_in_our_account_and_region(cls, build: Build, info: ValidationInfo) -> Build:
-        """Every secret reference and kms_key ARN in the config's partition, region and account
-        (the build role may read exactly these); all problems at once."""
-        problems = list(_reference_problems(build, info.data.get("region"),
-                                            info.data.get("account_id")))
-        if problems:
-            raise ValidationError.from_exception_data("Build", [
-                InitErrorDetails(type=_err(message), loc=loc, input=got)
-                for loc, message, got in problems
-            ])
-        return build
+    def _references_know_where_they_are(cls, data: Any, handler: Any) -> Config:
+        """Secret references check their ARNs against the config's region and account
+        while the whole file is validated, so their problems come with every other one."""
+        token = _WHERE.set(_where(data))
+        try:
+            return handler(data)  # type: ignore[no-any-return]
+        finally:
+            _WHERE.reset(token)
 
     @model_validator(mode="after")
     def _default_image_repository(self) -> Config:
@@ -461,47 +520,6 @@ def _placement_problems(m: re.Match[str], info: ValidationInfo) -> list[str]:
     if region and m["region"] != region:
         wrong.append(f"is in region {m['region']}, but region is {region}")
     return wrong
-
-
-def _reference_problems(
-    build: Build, region: str | None, account: str | None
-) -> Iterator[tuple[tuple[str, ...], str, str]]:
-    from ecspipe.names import partition_of
-
-    if not region:
-        return
-    partition = partition_of(region)
-    for name, value in build.env.items():
-        if isinstance(value, ParameterStoreRef):
-            field, reference = "parameter_store", value.parameter_store
-            arn = parse_arn(reference)
-            full = parameter_arn(reference, partition, region, "0" * 12)
-            if len(full) > PARAMETER_ARN_MAX:
-                yield (("env", name, field), f"the parameter's ARN would be {len(full)} "
-                       f"characters; Parameter Store allows {PARAMETER_ARN_MAX}", reference)
-        elif isinstance(value, SecretsManagerRef):
-            field, reference = "secrets_manager", value.secrets_manager
-            arn = parse_arn(split_secret_reference(reference)[0])
-        else:
-            continue
-        thing = "the parameter" if field == "parameter_store" else "the secret"
-        for where, what, found in ((field, thing, arn),
-                                   ("kms_key", "the KMS key",
-                                    parse_arn(value.kms_key) if value.kms_key else None)):
-            if found is None:
-                continue
-            wrong = []
-            if found.partition != partition:
-                wrong.append(f"is in partition {found.partition}, but region {region} is in "
-                             f"{partition}")
-            elif found.region != region:
-                wrong.append(f"is in region {found.region}, but region is {region}")
-            if account and found.account != account:
-                wrong.append(f"is in account {found.account}, but account_id is {account}")
-            if wrong:
-                yield (("env", name, where), f"{what} " + " and ".join(wrong) + " (the build "
-                       "role may read only its own account's secrets, in its region)",
-                       value.kms_key or "" if where == "kms_key" else reference)
 
 
 def config_json_schema() -> dict[str, Any]:

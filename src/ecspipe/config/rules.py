@@ -360,8 +360,9 @@ ENV_RESERVED_PREFIXES: tuple[tuple[str, str, str, bool], ...] = (
     ("LD_", _LOADER, "LD_PRELOAD, LD_LIBRARY_PATH and the other LD_* variables tell the "
      "dynamic linker what to load", False),
     # The AWS CLI is a Python program on images with AWS CLI v1 or a pip install.
-    ("PYTHON", _LOADER, "the AWS CLI that fetches the ECR token is Python on some images "
-     "(PYTHONPATH, PYTHONHOME, PYTHONSTARTUP...); set it inside a test command instead", False),
+    ("PYTHON", _LOADER, "the AWS CLI that fetches the ECR token is Python on some images, "
+     "and PYTHONPATH, PYTHONHOME, PYTHONSTARTUP... change what it runs; set it inside a test "
+     "command instead", False),
     ("OPENSSL_", _LOADER, "OPENSSL_CONF and OPENSSL_MODULES load engines into every "
      "program that uses TLS", False),
     ("DOCKER_", _DOCKER, "DOCKER_HOST/DOCKER_CONTEXT send the build and the push to another "
