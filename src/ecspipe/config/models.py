@@ -336,8 +336,7 @@ def _check_env_value(value: Any) -> Any:
         name, value = value.name, value.value
     # A reserved name is refused as such (one problem); its value is then not looked at.
     if isinstance(name, str) and env_reserved(name):
-        return value if isinstance(value, str | ParameterStoreRef | SecretsManagerRef | dict) \
-            else ""
+        return ""
     secret = isinstance(name, str) and looks_secret(name)
     # Under a secret-looking name nothing of the value is ever echoed, whatever its shape.
     shown: dict[str, Any] = {"hide_input": True} if secret else {"got": value}
