@@ -45,6 +45,11 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
+def connection_name(name: str, region: str) -> str:
+    """The connection a pipeline `name` in `region` makes (connections are account-wide)."""
+    return _fit(f"{name}-{region}", CONNECTION_MAX)
+
+
 def _fit(name: str, limit: int) -> str:
     """Shorten `name` to `limit` characters deterministically (prefix + hash)."""
     if len(name) <= limit:
@@ -117,7 +122,7 @@ class Names:
 
     @property
     def connection(self) -> str:
-        return _fit(f"{self.name}-{self.region}", CONNECTION_MAX)
+        return connection_name(self.name, self.region)
 
     @property
     def log_group(self) -> str:
