@@ -160,6 +160,8 @@ REFUSED: list[tuple[str, Any, str, str | None]] = [
     ("branch-newline", source(branch="main\nrelease"), "source.branch", None),
     ("branch-pattern-too-long", source(branch="{" * 128), "source.branch", None),
     ("branch-at-brace", source(branch="@{-1}"), "source.branch", None),
+    ("branch-pipeline-variable", source(branch="fix#{codepipeline.PipelineExecutionId}"),
+     "source.branch", None),
     ("repository-url", source(repository="https://github.com/acme/demo-app"),
      "source.repository", None),
     ("repository-three-parts", source(repository="acme/demo/app"), "source.repository", None),

@@ -151,6 +151,10 @@ def _check_branch(value: str) -> str:
         raise _err("must not contain '..'")
     if "@{" in value:
         raise _err("must not contain '@{'")
+    if "#{" in value:
+        # BranchName is an action configuration value: CodePipeline resolves
+        # #{namespace.variable} there ("Variables reference", CodePipeline User Guide).
+        raise _err("must not contain '#{' (CodePipeline reads #{...} as a variable reference)")
     if value == "@":
         raise _err("must not be '@'")
     if value.startswith("/") or value.endswith("/") or "//" in value:
