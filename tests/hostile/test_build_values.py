@@ -131,6 +131,11 @@ REFUSED: list[tuple[str, Any, str, str | None]] = [
      "BEGIN KEY"),
     ("secret-as-mapping", env_named("CLIENT_SECRET", {"value": "cs-plain-9"}),
      "build.env.CLIENT_SECRET", "cs-plain-9"),
+    ("secret-pasted-as-parameter-name", env_named("DB_PASSWORD", {
+        "parameter_store": "hunter2 pasted"}), "build.env.DB_PASSWORD.parameter_store",
+     "hunter2"),
+    ("secret-pasted-as-secret-id", env_named("API_TOKEN", {"secrets_manager": "tok$en!9"}),
+     "build.env.API_TOKEN.secrets_manager", "tok$en!9"),
     # --- test commands, Dockerfile and context
     ("test-command-newline", build(test_commands=["echo ok\ntouch pwned"]),
      "build.test_commands.0", None),
