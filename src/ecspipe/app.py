@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ecspipe.aws import Aws, Limits
     from ecspipe.config import Config
     from ecspipe.names import Names
-    from ecspipe.plan import Planned, Progress, Result
+    from ecspipe.plan import Planned, PlannedTeardown, Progress, Result
     from ecspipe.resources.base import Context, Resource
     from ecspipe.retry import Retrier
 
@@ -112,7 +112,7 @@ class App:
         """Account check and (for plan/up) the ECS preflight: reads only."""
         from ecspipe.facts import Outputs
         from ecspipe.names import Names
-        from ecspipe.preflight import check_account, read_service
+        from ecspipe.preflight import check_account, check_references, read_service
         from ecspipe.resources.base import Context
 
         if preflight:
@@ -129,6 +129,7 @@ class App:
                     account_check.result()  # wrong credentials or account: say that first
                     raise
                 account = account_check.result()
+            check_references(self.config, account)
         else:
             account, facts = check_account(self.config, self.aws), None
         return Context(
@@ -209,6 +210,7 @@ class PipelineRun:
     path: str
     ctx: Context | None = None
     planned: Planned | None = None
+    teardown: PlannedTeardown | None = None
     result: Result | None = None
     error: EcspipeError | None = None
 
@@ -242,25 +244,27 @@ def _raise_for(runs: Sequence[PipelineRun], what: str) -> None:
 
 
 def check_distinct(apps: Sequence[App]) -> None:
-    """Two configs must not name the same resources (they would fight over them)."""
+    """Two configs must not name the same resources (they would fight over them).
+
+    Every name ecspipe makes is per region (account-wide ones include the region:
+    names.py), so one `name` may be used in two regions; within a region, `name`
+    and the ECR repository must differ.
+    """
     seen: dict[tuple[str, str, str], str] = {}
     clashes: list[str] = []
     for app in apps:
         config = app.config
         for what, value in (("name", config.name),
                             ("image.repository", config.image.repository or config.name)):
-            # IAM role names come from `name` alone and IAM is global: a name may
-            # not repeat even across regions. ECR repositories are regional.
-            where = "" if what == "name" else config.region
-            key = (where, what, value)
+            key = (config.region, what, value)
             if key in seen:
-                scope = f"in {where}" if where else "(IAM role names are account-wide)"
-                clashes.append(f"{app.config_path}: {what} {value!r} {scope} is also "
-                               f"in {seen[key]}")
+                clashes.append(f"{app.config_path}: {what} {value!r} in {config.region} is "
+                               f"also in {seen[key]}")
             seen.setdefault(key, app.config_path)
     if clashes:
         raise ConfigError(f"the config files clash in {len(clashes)} place(s)", problems=clashes,
-                          hint="each pipeline needs its own `name` and ECR repository")
+                          hint="each pipeline of a region needs its own `name` and ECR "
+                          "repository")
 
 
 def load_all(apps: Sequence[App]) -> None:
@@ -315,4 +319,41 @@ def plan_or_up_many(apps: Sequence[App], apply: bool, adopt: bool = False,
                                    after_group=_waiting_for_connection(run.ctx, on_pending))
 
     _gather(make, runs)
+    return runs
+
+
+def down_many(apps: Sequence[App], delete_images: bool,
+              confirm: Callable[[list[PipelineRun]], bool],
+              progress_for: Callable[[str], Progress | None] | None = None) -> list[PipelineRun]:
+    """`down` of several pipelines: every teardown planned and shown before anything is deleted.
+
+    Configs are all validated first (exit 2 on any problem); every pipeline's
+    teardown is planned (reads only); `confirm` sees them all and is asked once.
+    Then each pipeline is torn down on its own, in its own order; a failure in one
+    does not stop the others, and is kept on its run (reported with its file).
+    """
+    from ecspipe.plan import apply_teardown, plan_teardown
+
+    load_all(apps)
+    runs = [PipelineRun(app.config_path) for app in apps]
+    by_path = {app.config_path: app for app in apps}
+
+    def prepare(run: PipelineRun) -> None:
+        run.ctx = by_path[run.path].context(preflight=False, delete_images=delete_images)
+        run.teardown = plan_teardown(run.ctx)
+        run.result = run.teardown.result
+
+    _gather(prepare, runs)
+    _raise_for(runs, "cannot be planned; nothing was deleted")
+    if not any(r.result and r.result.has_changes for r in runs) or not confirm(runs):
+        return runs
+
+    def delete(run: PipelineRun) -> None:
+        assert run.ctx is not None and run.teardown is not None
+        if not run.teardown.result.has_changes:
+            return
+        progress = progress_for(run.path) if progress_for else None
+        run.result = apply_teardown(run.ctx, run.teardown, progress)
+
+    _gather(delete, runs)
     return runs

@@ -137,7 +137,7 @@ def common_options(fn: Callable[..., Any] | None = None, *,
 
             raise UserError(f"`{ctx.info_name}` works on one pipeline, but -c gives "
                             f"{len(paths)} config files",
-                            hint="pass one config file (several are for validate, plan and up)")
+                            hint="pass one config file (several are for validate, plan, up and down)")
         app.config_path, app.config_paths = paths[0], paths
         return fn(app, **kwargs)
 
@@ -460,8 +460,73 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
     core.raise_for(result)
 
 
+def _confirm_deletion(yes: bool) -> bool:
+    """--yes, or a terminal's answer; without either, refuse (never hang, never assume)."""
+    from ecspipe.errors import UserError
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UserError("refusing to delete without confirmation (no terminal)",
+                        hint="pass --yes to confirm non-interactively")
+    return click.confirm("Delete the resources marked '-'?", default=False, err=True)
+
+
+def _down_many(app: App, output: str, yes: bool, delete_images: bool) -> None:
+    """Several pipelines torn down in one run; see app.down_many."""
+    from ecspipe import render
+    from ecspipe.app import PipelineRun, _raise_for, down_many
+
+    apps = app.per_config()
+    names = {a.config_path: a for a in apps}
+
+    def title(run: PipelineRun) -> str:
+        assert run.ctx is not None
+        return (f"ecspipe down: pipeline {run.ctx.names.pipeline} in {run.ctx.names.region}, "
+                f"account {run.ctx.names.account} ({run.path})")
+
+    def confirm(runs: list[PipelineRun]) -> bool:
+        if output == "text":
+            totals: dict[str, int] = {}
+            for run in runs:
+                assert run.result is not None
+                render.changes([c for c in run.result.changes if c.action != "absent"],
+                               title(run))
+                for action, count in run.result.counts().items():
+                    totals[action] = totals.get(action, 0) + count
+                render.out("")
+            render.out(f"{len(runs)} pipelines", style="bold")
+            render.summary(totals, applied=False, teardown=True)
+        return _confirm_deletion(yes)
+
+    def progress_for(path: str) -> Callable[..., None] | None:
+        if output != "text":
+            return None
+        label = f"[{names[path].config.name} {names[path].config.region}] "
+        return lambda event, change: render.progress(event, change, prefix=label)
+
+    runs = down_many(apps, delete_images, confirm, progress_for)
+    done = [r for r in runs if r.error is None and r.ctx is not None and r.result is not None]
+    if output == "json":
+        render.emit_json({"pipelines": [
+            {"config": r.path, **r.result.to_json(r.ctx)} for r in done  # type: ignore[union-attr]
+        ]})
+    elif not any(r.result and r.result.has_changes for r in runs):
+        render.out("nothing to delete", style="bold")
+    elif all(r.result and not r.result.applied for r in runs):
+        render.out("nothing deleted", style="yellow")
+    else:
+        totals: dict[str, int] = {}
+        for r in done:
+            if r.result is not None and r.result.applied:
+                for action, count in r.result.counts().items():
+                    totals[action] = totals.get(action, 0) + count
+        render.summary(totals, applied=True, teardown=True)
+    _raise_for(runs, "failed (the others are deleted)")
+
+
 @cli.command()
-@common_options
+@common_options(many=True)
 @output_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--delete-images", is_flag=True,
@@ -469,9 +534,11 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
 def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
     """Delete what ecspipe created, and nothing else."""
     from ecspipe import render
-    from ecspipe.errors import UserError
     from ecspipe.plan import Result, teardown
 
+    if len(app.config_paths) > 1:
+        _down_many(app, output, yes, delete_images)
+        return
     ctx = app.context(preflight=False, delete_images=delete_images)
     title = f"ecspipe down: pipeline {ctx.names.pipeline} in {ctx.names.region}, " \
         f"account {ctx.names.account}"
@@ -480,12 +547,7 @@ def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
         if output == "text":
             render.changes([c for c in plan.changes if c.action != "absent"], title)
             render.summary(plan.counts(), applied=False, teardown=True)
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise UserError("refusing to delete without confirmation (no terminal)",
-                            hint="pass --yes to confirm non-interactively")
-        return click.confirm("Delete the resources marked '-'?", default=False, err=True)
+        return _confirm_deletion(yes)
 
     result = teardown(ctx, apply=True, progress=render.progress if output == "text" else None,
                       confirm=confirm)

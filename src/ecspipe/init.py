@@ -537,8 +537,11 @@ def _connection(connections_f: Future, provider: str, name: str, region: str,
         if ghes:
             warnings.append(needs_one)
         return None, ""
-    if any(c.name == name and c.pipeline == name for c in listed):
-        _tell(say, "connection", f"{name} exists, made by ecspipe for this pipeline name: "
+    from ecspipe.names import connection_name
+
+    own = connection_name(name, region)  # the one `ecspipe up` makes for this name and region
+    if any(c.name == own and c.pipeline == name for c in listed):
+        _tell(say, "connection", f"{own} exists, made by ecspipe for this pipeline name: "
               "`ecspipe up` uses it")
         return None, ""
     for other in (c for c in listed if c.pipeline):
@@ -547,7 +550,7 @@ def _connection(connections_f: Future, provider: str, name: str, region: str,
     usable = sorted((c for c in listed if not c.pipeline),
                     key=lambda c: (c.status != "AVAILABLE", c.name))
     available = [c for c in usable if c.status == "AVAILABLE"]
-    new = (f"none: `ecspipe up` creates one named {name} (a person completes its handshake "
+    new = (f"none: `ecspipe up` creates one named {own} (a person completes its handshake "
            "once)")
     chosen: Listed | None = None
     if usable and ask is not None:

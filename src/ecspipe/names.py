@@ -5,6 +5,13 @@ is the whole state: there is no local state file, and any interrupted run can be
 repeated. The artifact bucket name includes the account and region, which makes
 it unique per account and region; offline (`validate`) the account is unknown and
 shown as a placeholder.
+
+Names that are account-wide include the region, so one `name` in two regions
+makes two independent pipelines: IAM role names (IAM is global) and the
+connection name ("Global resources in AWS CodeConnections": connections are
+replicated to every region, ListConnections lists them all, and names are unique
+per account). Everything else (pipeline, project, log group, ECR repository) is
+regional already.
 """
 
 from __future__ import annotations
@@ -19,8 +26,15 @@ if TYPE_CHECKING:
 OWNER_TAG = "ecspipe:pipeline"
 MANAGED_TAG = "managed-by"
 MANAGED_VALUE = "ecspipe"
+# On a pipeline saved while its connection was not AVAILABLE: CodePipeline may never
+# have registered the webhook, so the next run that sees the connection AVAILABLE
+# saves the pipeline once more (resources/pipeline.py) and removes the tag.
+WEBHOOK_TAG = "ecspipe:webhook"
+WEBHOOK_PENDING = "pending"
 ACCOUNT_PLACEHOLDER = "<account-id>"
 BUCKET_MAX = 63
+ROLE_MAX = 64  # IAM role names
+CONNECTION_MAX = 32  # CodeConnections ConnectionName
 
 
 def partition_of(region: str) -> str:
@@ -28,6 +42,11 @@ def partition_of(region: str) -> str:
     from ecspipe.regions import partition_of as from_data
 
     return from_data(region)
+
+
+def connection_name(name: str, region: str) -> str:
+    """The connection a pipeline `name` in `region` makes (connections are account-wide)."""
+    return _fit(f"{name}-{region}", CONNECTION_MAX)
 
 
 def _fit(name: str, limit: int) -> str:
@@ -77,11 +96,11 @@ class Names:
 
     @property
     def codebuild_role(self) -> str:
-        return f"{self.name}-codebuild"
+        return _fit(f"{self.name}-{self.region}-codebuild", ROLE_MAX)
 
     @property
     def pipeline_role(self) -> str:
-        return f"{self.name}-codepipeline"
+        return _fit(f"{self.name}-{self.region}-codepipeline", ROLE_MAX)
 
     @property
     def codebuild_policy(self) -> str:
@@ -102,7 +121,7 @@ class Names:
 
     @property
     def connection(self) -> str:
-        return _fit(self.name, 32)
+        return connection_name(self.name, self.region)
 
     @property
     def log_group(self) -> str:

@@ -189,24 +189,32 @@ def run(ctx: Context, apply: bool, workers: int, plan_workers: int,
     return apply_planned(ctx, planned, workers, progress, after_group)
 
 
-def teardown(
-    ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
-    confirm: Callable[[Result], bool] | None = None,
-) -> Result:
-    """Plan deletion in reverse order; after `confirm`, delete what ecspipe owns."""
-    read, write = Reader(ctx.aws), Writer(ctx.aws)
+@dataclass
+class PlannedTeardown:
+    """Every resource's planned deletion (or keep), in reverse dependency order."""
+
+    steps: list[tuple[Resource, Change]]
+
+    @property
+    def result(self) -> Result:
+        return Result(changes=[c for _, c in self.steps], applied=False)
+
+
+def plan_teardown(ctx: Context, workers: int = 4) -> PlannedTeardown:
+    """What `down` would delete and keep: reads only, concurrently."""
+    read = Reader(ctx.aws)
     order = delete_order()
-    # Planning only reads, so it may run concurrently; deleting may not.
     changes = _map(workers, lambda r: about(r.kind, lambda: r.plan_delete(ctx, read)), order)
-    planned = list(zip(order, changes, strict=True))
-    result = Result(changes=[c for _, c in planned], applied=False)
-    if not apply or not result.has_changes:
-        return result
-    if confirm is not None and not confirm(result):
-        return result
+    return PlannedTeardown(list(zip(order, changes, strict=True)))
+
+
+def apply_teardown(ctx: Context, planned: PlannedTeardown,
+                   progress: Progress | None = None) -> Result:
+    """Delete what the teardown plan marks `delete`, strictly in order."""
+    write = Writer(ctx.aws)
+    result = planned.result
     result.applied = True
-    # Deletion is strictly sequential, in reverse dependency order.
-    for resource, change in planned:
+    for resource, change in planned.steps:
         if change.action == "delete":
             if progress:
                 progress("deleting", change)
@@ -214,3 +222,18 @@ def teardown(
         if progress:
             progress("done", change)
     return result
+
+
+def teardown(
+    ctx: Context, apply: bool, workers: int = 4, progress: Progress | None = None,
+    confirm: Callable[[Result], bool] | None = None,
+) -> Result:
+    """Plan deletion in reverse order; after `confirm`, delete what ecspipe owns."""
+    # Planning only reads, so it may run concurrently; deleting may not.
+    planned = plan_teardown(ctx, workers)
+    result = planned.result
+    if not apply or not result.has_changes:
+        return result
+    if confirm is not None and not confirm(result):
+        return result
+    return apply_teardown(ctx, planned, progress)

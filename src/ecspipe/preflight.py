@@ -9,8 +9,10 @@ deployment controller ecspipe cannot drive, another account than the config's.
 from __future__ import annotations
 
 from ecspipe.aws import Aws, is_error
-from ecspipe.config import Config
-from ecspipe.errors import UserError
+from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
+from ecspipe.config.references import parse_arn, split_secret_reference
+from ecspipe.config.rules import _ECS_NAME_RE
+from ecspipe.errors import ConfigError, UserError
 from ecspipe.facts import ServiceFacts
 
 
@@ -23,6 +25,38 @@ def check_account(config: Config, aws: Aws) -> str:
             hint="use the right --profile, or fix account_id",
         )
     return account
+
+
+def check_references(config: Config, account: str) -> None:
+    """Secret references and KMS keys given as ARNs must be in the caller's account.
+
+    With `account_id` in the config, `validate` checks this offline; without it,
+    the account is known only now, before anything is written.
+    """
+    problems = []
+    for name, value in sorted(config.build.env.items()):
+        if isinstance(value, ParameterStoreRef):
+            refs = [("parameter_store", value.parameter_store, value.parameter_store)]
+        elif isinstance(value, SecretsManagerRef):
+            refs = [("secrets_manager", value.secrets_manager,
+                     split_secret_reference(value.secrets_manager)[0])]
+        else:
+            continue
+        if value.kms_key:
+            refs.append(("kms_key", value.kms_key, value.kms_key))
+        for field, shown, arn_text in refs:
+            arn = parse_arn(arn_text)
+            if arn and arn.account != account:
+                problems.append(f"build.env.{name}.{field}: {shown} is in account {arn.account}, "
+                                f"but the credentials are for account {account}")
+    if problems:
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else
+            f"{len(problems)} secret references are in another account",
+            problems=problems if len(problems) > 1 else None,
+            hint="the build role may read only its own account's secrets: use references of "
+            "this account, or the right --profile",
+        )
 
 
 def read_service(config: Config, aws: Aws) -> ServiceFacts:
@@ -88,6 +122,17 @@ def read_service(config: Config, aws: Aws) -> ServiceFacts:
             f"{len(containers)} containers ({', '.join(containers)}); say which one gets "
             "the new image",
             hint="set service.container in the config",
+        )
+    if not _ECS_NAME_RE.fullmatch(container):
+        # The name goes into imagedefinitions.json: ECS itself allows only these
+        # characters (ContainerDefinition.name, "Up to 255 letters (uppercase and
+        # lowercase), numbers, underscores, and hyphens are allowed"), so a task
+        # definition naming its container otherwise is not one ecspipe deploys to.
+        raise UserError(
+            f"service.container: the container name {container!r} in task definition "
+            f"{task_definition['family']}:{task_definition['revision']} is not a valid ECS "
+            "container name (1-255 letters, digits, '_' and '-')",
+            hint="register a task definition whose container has a valid name",
         )
     image = next(
         (c.get("image") for c in task_definition["containerDefinitions"] if c["name"] == container),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ecspipe.aws import error_code, error_message
@@ -52,15 +52,27 @@ class Retrier:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
+    # Error codes retried too, for one caller that knows they are transient (see also()),
+    # and the clock time after which no call of this retrier retries any more.
+    extra_codes: tuple[str, ...] = ()
+    deadline: float | None = None
+
+    def also(self, *codes: str) -> Retrier:
+        """This retrier, retrying these error codes as well, all its calls together
+        within one budget from now (same sleep and clock)."""
+        return replace(self, extra_codes=self.extra_codes + codes,
+                       deadline=self.clock() + self.budget)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         deadline = self.clock() + self.budget
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
         attempt = 0
         while True:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                if not is_propagation_error(exc):
+                if not is_propagation_error(exc) and error_code(exc) not in self.extra_codes:
                     raise
                 attempt += 1
                 # "full jitter" backoff, bounded by the remaining budget

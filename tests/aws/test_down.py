@@ -41,7 +41,7 @@ def test_down_deletes_everything_ecspipe_created_in_reverse_order(config, ecspip
         "DeleteObjects", "DeleteBucket", "DeleteConnection",
     ]
     assert not _exists_pipeline()
-    assert "demo-app-codebuild" not in _roles() and "demo-app-codepipeline" not in _roles()
+    assert "demo-app-us-east-1-codebuild" not in _roles() and "demo-app-us-east-1-codepipeline" not in _roles()
     assert BUCKET not in [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     assert boto3.client("codeconnections").list_connections()["Connections"] == []
     # The seeded repository (the guide's Part 1, not ecspipe's) is kept with its image.
@@ -70,10 +70,10 @@ def test_down_twice_or_on_an_empty_account_has_nothing_to_delete(config, ecspipe
 
 def test_down_never_deletes_a_same_name_resource_without_our_tags(config, ecspipe):
     iam = boto3.client("iam")
-    iam.create_role(RoleName="demo-app-codebuild", AssumeRolePolicyDocument="{}")
+    iam.create_role(RoleName="demo-app-us-east-1-codebuild", AssumeRolePolicyDocument="{}")
     result = ecspipe("down", "-c", config, "--yes", "--delete-images")
     assert result.code == 0, result
-    assert "demo-app-codebuild" in _roles()
+    assert "demo-app-us-east-1-codebuild" in _roles()
     assert "keep       CodeBuild role" in result.out
 
 
@@ -122,12 +122,12 @@ def test_down_after_an_up_interrupted_half_way_removes_what_exists(config, ecspi
     half = ecspipe("up", "-c", config, "--serial",
                    obj={"client_hooks": [("before-call.*.*", interrupt)]})
     assert half.code == 130, half
-    assert "demo-app-codebuild" in _roles() and not _exists_pipeline()
+    assert "demo-app-us-east-1-codebuild" in _roles() and not _exists_pipeline()
     result = ecspipe("down", "-c", config, "--yes")
     assert result.code == 0, result
     assert "  absent" not in result.out, "absent resources are not listed"
     assert "2 not present" in result.out
-    assert "demo-app-codebuild" not in _roles()
+    assert "demo-app-us-east-1-codebuild" not in _roles()
     assert boto3.client("codeconnections").list_connections()["Connections"] == []
 
 

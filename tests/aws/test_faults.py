@@ -665,8 +665,8 @@ def test_the_snapshot_is_reproducible_and_tells_a_missing_or_duplicate_resource(
     assert_state(ref["up"], "a second sandbox, same clean up")
 
     iam = _client("iam")
-    iam.delete_role_policy(RoleName="demo-app-codebuild", PolicyName="ecspipe-codebuild")
-    iam.delete_role(RoleName="demo-app-codebuild")
+    iam.delete_role_policy(RoleName="demo-app-us-east-1-codebuild", PolicyName="ecspipe-codebuild")
+    iam.delete_role(RoleName="demo-app-us-east-1-codebuild")
     missing = snapshot()
     assert missing != ref["up"]
     assert "roles" in state_diff(missing, ref["up"])

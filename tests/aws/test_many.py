@@ -90,19 +90,20 @@ def test_two_configs_naming_the_same_resources_are_refused(configs, ecspipe, cal
     clash.write_text((configs / "multi-01.yaml").read_text())
     result = ecspipe("validate", "-c", str(configs))
     assert result.code == 2, result
-    assert "name 'multi-01' (IAM role names are account-wide) is also in" in result.err
-    assert "image.repository 'multi-01'" in result.err
+    assert "name 'multi-01' in us-east-1 is also in" in result.err
+    assert "image.repository 'multi-01' in us-east-1" in result.err
     assert calls.ops == []
 
 
 def test_a_refusal_in_one_pipeline_stops_every_pipeline_before_the_first_write(
         configs, ecspipe, calls):
     iam = boto3.client("iam")
-    iam.create_role(RoleName="multi-02-codebuild", Path="/ecspipe/",
+    iam.create_role(RoleName="multi-02-us-east-1-codebuild", Path="/ecspipe/",
                     AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}')
     result = ecspipe("up", "-c", str(configs))
     assert result.code == 2, result
-    assert "multi-02.yaml: CodeBuild role 'multi-02-codebuild' already exists and was not " \
+    assert "multi-02.yaml: CodeBuild role 'multi-02-us-east-1-codebuild' already exists and " \
+        "was not " \
         "created by ecspipe" in result.err
     assert calls.writes == []
     assert pipelines() == []
@@ -130,7 +131,7 @@ def test_a_failure_while_applying_one_pipeline_leaves_the_others_done(configs, e
     assert "Result: 1 created, 23 unchanged." in again.out
 
 
-@pytest.mark.parametrize("command", ["status", "release", "down"])
+@pytest.mark.parametrize("command", ["status", "release"])
 def test_commands_for_one_pipeline_refuse_several_configs(configs, ecspipe, calls, command):
     result = ecspipe(command, "-c", str(configs))
     assert result.code == 2, result
@@ -172,11 +173,114 @@ def test_ecspipe_config_holds_paths_with_spaces_and_several_split_on_pathsep(
         str(one), str(configs / "multi-02.yaml")]
 
 
-def test_one_name_in_two_regions_is_refused_as_iam_roles_are_account_wide(configs, ecspipe):
+def _seed_service_in(region: str) -> None:
+    """The seeded demo service again, in another region (IAM roles are the seed's)."""
+    ecs = boto3.client("ecs", region_name=region)
+    iam = boto3.client("iam")
+    roles = {r["RoleName"]: r["Arn"] for r in iam.list_roles()["Roles"]}
+    ecs.create_cluster(clusterName="demo-cluster")
+    task = ecs.register_task_definition(
+        family="demo-web", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+        cpu="256", memory="512", executionRoleArn=roles["ecsTaskExecutionRole"],
+        taskRoleArn=roles["demo-web-task-role"],
+        containerDefinitions=[{"name": "web", "image": "nginx:1", "essential": True}],
+    )["taskDefinition"]
+    ecs.create_service(cluster="demo-cluster", serviceName="multi-01-svc",
+                       taskDefinition=task["taskDefinitionArn"], desiredCount=1,
+                       launchType="FARGATE")
+
+
+def test_one_name_in_two_regions_makes_two_pipelines_and_down_in_one_leaves_the_other(
+        configs, ecspipe):
     west = configs / "west.yaml"
     west.write_text((configs / "multi-01.yaml").read_text().replace(
         "region: us-east-1", "region: eu-west-1", 1))
-    result = ecspipe("validate", "-c", str(configs / "multi-01.yaml"), "-c", str(west))
+    east = str(configs / "multi-01.yaml")
+    assert ecspipe("validate", "-c", east, "-c", str(west)).code == 0
+    _seed_service_in("eu-west-1")
+    up = ecspipe("up", "-c", east, "-c", str(west))
+    assert up.code == 0, up
+
+    iam = boto3.client("iam")
+    roles = {r["RoleName"] for r in iam.list_roles(PathPrefix="/ecspipe/")["Roles"]}
+    assert roles == {f"multi-01-{region}-{service}" for region in ("us-east-1", "eu-west-1")
+                     for service in ("codebuild", "codepipeline")}
+    west_pipeline = boto3.client("codepipeline", region_name="eu-west-1").get_pipeline(
+        name="multi-01")["pipeline"]
+    assert west_pipeline["roleArn"].endswith("/multi-01-eu-west-1-codepipeline")
+
+    down = ecspipe("down", "-c", east, "--yes")
+    assert down.code == 0, down
+    roles = {r["RoleName"] for r in iam.list_roles(PathPrefix="/ecspipe/")["Roles"]}
+    assert roles == {"multi-01-eu-west-1-codebuild", "multi-01-eu-west-1-codepipeline"}
+    assert pipelines() == []
+    assert boto3.client("codepipeline", region_name="eu-west-1").get_pipeline(
+        name="multi-01")["pipeline"]["roleArn"] == west_pipeline["roleArn"]
+    again = ecspipe("plan", "-c", str(west))
+    assert again.code == 0 and "Plan: no changes, 8 unchanged." in again.out, again
+
+
+# ---- down of several pipelines ------------------------------------------------------------
+
+def test_down_over_a_directory_shows_every_teardown_then_asks_once(configs, ecspipe, calls,
+                                                                     monkeypatch):
+    assert ecspipe("up", "-c", str(configs)).code == 0
+    asked = []
+
+    def answer(text, **_kwargs):
+        asked.append(text)
+        assert calls.writes == [], "nothing is deleted before the one confirmation"
+        return True
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("click.confirm", answer)
+    calls.clear()
+    result = ecspipe("down", "-c", str(configs))
+    assert result.code == 0, result
+    assert len(asked) == 1
+    for name in NAMES:
+        assert f"ecspipe down: pipeline {name} in us-east-1" in result.out
+    assert "3 pipelines" in result.out
+    assert pipelines() == []
+    assert calls.writes.count("DeletePipeline") == 3
+
+    calls.clear()
+    assert "nothing to delete" in ecspipe("down", "-c", str(configs), "--yes").out
+    assert calls.writes == []
+
+
+def test_down_of_several_refuses_without_a_terminal_or_yes_and_deletes_nothing(
+        configs, ecspipe, calls):
+    assert ecspipe("up", "-c", str(configs)).code == 0
+    calls.clear()
+    result = ecspipe("down", "-c", str(configs))
     assert result.code == 2, result
-    assert "name 'multi-01' (IAM role names are account-wide) is also in" in result.err
-    assert "image.repository" not in result.err  # ECR repositories are regional
+    assert "refusing to delete without confirmation" in result.err
+    assert calls.writes == []
+    assert pipelines() == list(NAMES)
+
+
+def test_down_of_several_validates_every_config_first(configs, ecspipe, calls):
+    write_pipeline_config(configs, "multi-02", **{"branch: main": "branch: ''"})
+    result = ecspipe("down", "-c", str(configs), "--yes")
+    assert result.code == 2, result
+    assert "1 of 3 config files are invalid" in result.err and "multi-02.yaml" in result.err
+    assert calls.ops == []
+
+
+def test_a_failure_while_deleting_one_pipeline_is_reported_with_its_file(configs, ecspipe):
+    assert ecspipe("up", "-c", str(configs)).code == 0
+
+    def refuse_multi_02(params, **_kwargs):
+        if params.get("name") == "multi-02":
+            raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                         "Message": "not allowed"}}, "DeletePipeline")
+
+    hooks = [("before-parameter-build.codepipeline.DeletePipeline", refuse_multi_02)]
+    result = ecspipe("down", "-c", str(configs), "--yes", obj={"client_hooks": hooks})
+    assert result.code == 1, result
+    assert "multi-02.yaml: pipeline multi-02: DeletePipeline: access denied" in result.err
+    assert pipelines() == ["multi-02"]
+    again = ecspipe("down", "-c", str(configs), "--yes")
+    assert again.code == 0, again
+    assert pipelines() == []

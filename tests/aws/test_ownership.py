@@ -49,7 +49,7 @@ PIPELINE_TRUST = {
 
 def make_foreign_role() -> None:
     boto3.client("iam").create_role(
-        RoleName="demo-app-codebuild", Path="/", AssumeRolePolicyDocument=json.dumps(FOREIGN_TRUST)
+        RoleName="demo-app-us-east-1-codebuild", Path="/", AssumeRolePolicyDocument=json.dumps(FOREIGN_TRUST)
     )
 
 
@@ -109,12 +109,12 @@ def make_foreign_pipeline() -> None:
 
 
 def snapshot_role() -> dict:
-    role = boto3.client("iam").get_role(RoleName="demo-app-codebuild")["Role"]
+    role = boto3.client("iam").get_role(RoleName="demo-app-us-east-1-codebuild")["Role"]
     return {
         "path": role["Path"],
         "trust": role["AssumeRolePolicyDocument"],
         "tags": role.get("Tags", []),
-        "policies": boto3.client("iam").list_role_policies(RoleName="demo-app-codebuild")[
+        "policies": boto3.client("iam").list_role_policies(RoleName="demo-app-us-east-1-codebuild")[
             "PolicyNames"
         ],
     }
@@ -151,7 +151,7 @@ def snapshot_pipeline() -> dict:
 
 
 FOREIGN = {
-    "role": ("CodeBuild role", "demo-app-codebuild", make_foreign_role, snapshot_role),
+    "role": ("CodeBuild role", "demo-app-us-east-1-codebuild", make_foreign_role, snapshot_role),
     "bucket": ("artifact bucket", BUCKET, make_foreign_bucket, snapshot_bucket),
     "pipeline": ("pipeline", "demo-app", make_foreign_pipeline, snapshot_pipeline),
 }
@@ -191,7 +191,7 @@ def test_a_foreign_role_keeps_its_original_trust_policy_and_path(config, ecspipe
     make_foreign_role()
     assert ecspipe("up", "-c", config).code == 2
     assert ecspipe("down", "-c", config, "--yes", "--delete-images").code == 0
-    role = boto3.client("iam").get_role(RoleName="demo-app-codebuild")["Role"]
+    role = boto3.client("iam").get_role(RoleName="demo-app-us-east-1-codebuild")["Role"]
     assert role["Path"] == "/"
     assert role["AssumeRolePolicyDocument"] == FOREIGN_TRUST
     assert "Tags" not in role or role["Tags"] == []
@@ -246,7 +246,7 @@ DENIED = "explicitly denied by a service control policy"
     "operation,code,message,kind,name",
     [
         ("CreateProject", "AccessDeniedException", DENIED, "CodeBuild project", "demo-app-build"),
-        ("CreateRole", "AccessDenied", DENIED, "CodeBuild role", "demo-app-codebuild"),
+        ("CreateRole", "AccessDenied", DENIED, "CodeBuild role", "demo-app-us-east-1-codebuild"),
         (
             "CreatePipeline",
             "LimitExceededException",
@@ -318,10 +318,10 @@ TYPE_OF = {
     "pipeline": "pipelines",
 }
 OURS = {
-    "connections": {"demo-app"},
+    "connections": {"demo-app-us-east-1"},
     "buckets": {BUCKET},
     "log_groups": {"/aws/codebuild/demo-app-build"},
-    "roles": {"demo-app-codebuild", "demo-app-codepipeline"},
+    "roles": {"demo-app-us-east-1-codebuild", "demo-app-us-east-1-codepipeline"},
     "projects": {"demo-app-build"},
     "pipelines": {"demo-app"},
 }

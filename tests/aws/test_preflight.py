@@ -92,16 +92,16 @@ def test_an_arm64_task_definition_gets_an_arm_codebuild_image(seeded, ecspipe, w
 def test_a_foreign_role_with_our_name_is_refused_and_adopt_takes_it_over(
         seeded, ecspipe, write_config, calls):
     iam = boto3.client("iam")
-    iam.create_role(RoleName="demo-app-codebuild", AssumeRolePolicyDocument="{}")
+    iam.create_role(RoleName="demo-app-us-east-1-codebuild", AssumeRolePolicyDocument="{}")
     config = write_config()
-    err = _fails(ecspipe, calls, config, "CodeBuild role 'demo-app-codebuild'",
+    err = _fails(ecspipe, calls, config, "CodeBuild role 'demo-app-us-east-1-codebuild'",
                  "not created by ecspipe", "--adopt")
     assert "hint:" in err
     # Nothing else was created either: the refusal comes from planning, before writes.
     assert boto3.client("codepipeline").list_pipelines()["pipelines"] == []
     adopted = ecspipe("up", "--adopt", "-c", config)
     assert adopted.code == 0, adopted
-    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="demo-app-codebuild")["Tags"]}
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="demo-app-us-east-1-codebuild")["Tags"]}
     assert tags["managed-by"] == "ecspipe"
 
 

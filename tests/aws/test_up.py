@@ -22,7 +22,8 @@ def test_up_creates_every_resource_with_the_documented_properties(config, ecspip
     assert result.code == 0, result
 
     conn = boto3.client("codeconnections").list_connections()["Connections"]
-    assert [(c["ConnectionName"], c["ProviderType"]) for c in conn] == [("demo-app", "GitHub")]
+    assert [(c["ConnectionName"], c["ProviderType"]) for c in conn] == [
+        ("demo-app-us-east-1", "GitHub")]
 
     s3 = boto3.client("s3")
     enc = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]
@@ -40,13 +41,16 @@ def test_up_creates_every_resource_with_the_documented_properties(config, ecspip
     assert tags == OWN_TAGS
 
     iam = boto3.client("iam")
-    for role, service in (("demo-app-codebuild", "codebuild"),
-                          ("demo-app-codepipeline", "codepipeline")):
+    for role, service in (("demo-app-us-east-1-codebuild", "codebuild"),
+                          ("demo-app-us-east-1-codepipeline", "codepipeline")):
         got = iam.get_role(RoleName=role)["Role"]
         assert got["Path"] == "/ecspipe/"
         trust = got["AssumeRolePolicyDocument"]["Statement"][0]
         assert trust["Principal"] == {"Service": f"{service}.amazonaws.com"}
-        assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+        if service == "codebuild":
+            assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+        else:  # AWS's documented CodePipeline trust policy has no condition
+            assert "Condition" not in trust
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [f"ecspipe-{service}"]
         assert {t["Key"]: t["Value"] for t in got["Tags"]} == OWN_TAGS
 
@@ -63,7 +67,8 @@ def test_up_creates_every_resource_with_the_documented_properties(config, ecspip
         "CONTAINER_NAME": "web",
         "APP_ENV": "production",
     }
-    assert project["serviceRole"] == f"arn:aws:iam::{ACCOUNT}:role/ecspipe/demo-app-codebuild"
+    assert project["serviceRole"] == (
+        f"arn:aws:iam::{ACCOUNT}:role/ecspipe/demo-app-us-east-1-codebuild")
     assert project["logsConfig"]["cloudWatchLogs"]["groupName"] == "/aws/codebuild/demo-app-build"
 
     groups = boto3.client("logs").describe_log_groups(
@@ -79,6 +84,8 @@ def test_up_creates_every_resource_with_the_documented_properties(config, ecspip
     assert source["configuration"]["FullRepositoryId"] == "acme/demo-app"
     assert source["configuration"]["BranchName"] == "main"
     assert source["configuration"]["ConnectionArn"] == conn[0]["ConnectionArn"]
+    # A push trigger starts it: AWS documents DetectChanges false with one.
+    assert source["configuration"]["DetectChanges"] == "false"
     deploy = pipeline["stages"][2]["actions"][0]["configuration"]
     assert deploy == {"ClusterName": "demo-cluster", "ServiceName": "demo-web-service",
                       "FileName": "imagedefinitions.json"}
@@ -179,7 +186,7 @@ def test_reusing_an_existing_connection_arn_uses_it_as_is(seeded, ecspipe, write
     pipeline = boto3.client("codepipeline").get_pipeline(name="demo-app")["pipeline"]
     assert pipeline["stages"][0]["actions"][0]["configuration"]["ConnectionArn"] == arn
     policy = boto3.client("iam").get_role_policy(
-        RoleName="demo-app-codepipeline", PolicyName="ecspipe-codepipeline")["PolicyDocument"]
+        RoleName="demo-app-us-east-1-codepipeline", PolicyName="ecspipe-codepipeline")["PolicyDocument"]
     use = [s for s in policy["Statement"] if s["Sid"] == "SourceConnection"][0]
     assert use["Action"] == "codestar-connections:UseConnection" and use["Resource"] == arn
 
@@ -207,12 +214,13 @@ def test_changing_tags_retags_every_resource_ecspipe_owns_and_nothing_else(
     assert "ECR repository" not in updated, "a repository ecspipe does not own is never touched"
     want = {"ecspipe:pipeline": "demo-app", "managed-by": "ecspipe", "owner": "web-team"}
     iam = boto3.client("iam")
-    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="demo-app-codebuild")[
-        "Tags"]} == want
+    assert {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="demo-app-us-east-1-codebuild"
+                                                           )["Tags"]} == want
     cp = boto3.client("codepipeline")
     arn = f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:demo-app"
+    # The connection is still PENDING here: the pipeline keeps its webhook marker.
     assert {t["key"]: t["value"] for t in cp.list_tags_for_resource(resourceArn=arn)[
-        "tags"]} == want
+        "tags"]} == {**want, "ecspipe:webhook": "pending"}
     logs = boto3.client("logs").list_tags_for_resource(
         resourceArn=f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/codebuild/demo-app-build")
     assert logs["tags"] == want

@@ -254,16 +254,18 @@ def test_pending_connections_and_those_of_other_ecspipe_pipelines_are_not_reused
     _connection("other-app", available=True, made_for="other-app")  # its `down` deletes it
     others = ecspipe("init", "--cluster", "demo-cluster", "--service", "demo-web-service",
                      "--yes", "-o", "a.yaml")
-    _connection("demo-web-service", available=True, made_for="demo-web-service")
+    # the connection `up` makes for this pipeline name (it carries the region: connections
+    # are account-wide)
+    _connection("demo-web-service-us-east-1", available=True, made_for="demo-web-service")
     own = ecspipe("init", "--cluster", "demo-cluster", "--service", "demo-web-service",
                   "--yes", "-o", "b.yaml")
 
     assert others.code == own.code == 0
     assert "connection_arn" not in written("a.yaml")["source"]
     assert "other-app is not offered: ecspipe made it for pipeline other-app" in others.err
-    assert "creates one named demo-web-service" in others.err
+    assert "creates one named demo-web-service-us-east-1 " in others.err
     assert "connection_arn" not in written("b.yaml")["source"]
-    assert "demo-web-service exists, made by ecspipe for this pipeline name" in own.err
+    assert "demo-web-service-us-east-1 exists, made by ecspipe for this pipeline name" in own.err
     assert calls.ops.count("ListTagsForResource") == 2 + 3  # the usable ones, each run
 
 

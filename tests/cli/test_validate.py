@@ -32,7 +32,9 @@ def test_validate_prints_the_resolved_names(ecspipe, no_aws):
     result = ecspipe("validate", "-c", EXAMPLE)
     assert result.code == 0, result
     assert "demo-app-artifacts-<account-id>-us-east-1" in result.out
-    assert "demo-app-codepipeline" in result.out
+    assert "demo-app-us-east-1-codepipeline" in result.out
+    assert "demo-app-us-east-1-codebuild" in result.out
+    assert "connection       demo-app-us-east-1\n" in result.out
 
 
 def test_validate_json_has_the_documented_keys(ecspipe, no_aws):

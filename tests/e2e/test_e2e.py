@@ -300,10 +300,11 @@ def test_up_creates_the_pipeline_once_release_deploys_each_commit_and_down_delet
     first = ecspipe("up", "-c", CONFIG, "--wait-connection", "--timeout", "60", endpoint=url)
     assert first.code == 0, show(first)
     assert re.search(r"^\s*\+ create\s+pipeline\s+demo-app\s*$", first.out, re.M), show(first)
-    assert re.search(r"^\s*\+ create\s+connection\s+demo-app\s*$", first.out, re.M), show(first)
+    assert re.search(r"^\s*\+ create\s+connection\s+demo-app-us-east-1\s*$", first.out,
+                     re.M), show(first)
     assert "creating pipeline demo-app" in first.err, show(first)
     assert "ACTION REQUIRED" in first.err, show(first)
-    assert "connection demo-app is AVAILABLE" in first.err, show(first)
+    assert "connection demo-app-us-east-1 is AVAILABLE" in first.err, show(first)
     assert "creating " not in first.out, show(first)
     assert "ACTION REQUIRED" not in first.out, show(first)
     assert "+ create" not in first.err, show(first)
@@ -464,7 +465,7 @@ def test_validate_works_without_any_aws_endpoint(ecspipe):
     data = ecspipe("validate", "-c", CONFIG, "-o", "json", endpoint=closed)
 
     assert text.code == 0, show(text)
-    assert "valid" in text.out and "demo-app-codepipeline" in text.out, show(text)
+    assert "valid" in text.out and "demo-app-us-east-1-codepipeline" in text.out, show(text)
     assert data.code == 0, show(data)
     assert data.json()["valid"] is True, show(data)
 

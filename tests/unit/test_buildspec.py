@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sample_facts import ACCOUNT, seed_facts
 
 from ecspipe.config import Config, load_config, parse_config
@@ -175,8 +178,9 @@ def stub_bin(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_buildspec(tmp_path: Path, stub_bin: Path):
-    def run(config: Config, *, unset: tuple[str, ...] = (), **extra_env: str) -> Run:
-        spec = yaml.safe_load(render_buildspec(config))
+    def run(config: Config, *, unset: tuple[str, ...] = (), container: str = "web",
+            **extra_env: str) -> Run:
+        spec = yaml.safe_load(render_buildspec(config, REPO_URI, container))
         script_text = buildspec_script(spec["phases"])
         workdir = tmp_path / "src"
         workdir.mkdir()
@@ -326,7 +330,7 @@ def test_a_failing_push_writes_no_imagedefinitions(run_buildspec) -> None:
 
 def test_latest_is_never_a_tag_and_never_pushed(run_buildspec) -> None:
     config = config_with(context="app", dockerfile="docker/Dockerfile")
-    assert "latest" not in render_buildspec(config)
+    assert "latest" not in render_buildspec(config, REPO_URI, "web")
     run = run_buildspec(config)
     assert run.returncode == 0, run.stderr
     pushed = [argv[-1] for argv in run.argvs("docker", "push")]
@@ -366,7 +370,7 @@ def test_a_test_command_that_changes_directory_still_leaves_imagedefinitions_at_
 
 
 def test_the_buildspec_is_version_0_2_in_bash_with_imagedefinitions_as_the_artifact() -> None:
-    spec = yaml.safe_load(render_buildspec(example_config()))
+    spec = yaml.safe_load(render_buildspec(example_config(), REPO_URI, "web"))
     assert spec["version"] == 0.2
     assert spec["env"] == {"shell": "bash"}
     assert spec["artifacts"]["files"] == ["imagedefinitions.json"]
@@ -413,7 +417,7 @@ def test_the_project_passes_the_repository_container_and_build_env_with_referenc
         "API_TOKEN": ("demo-app/api-token", "SECRETS_MANAGER"),
     }
     assert len(variables) == 5  # no duplicates hidden by the dict above
-    assert request["source"] == {"type": "CODEPIPELINE", "buildspec": render_buildspec(config)}
+    assert request["source"] == {"type": "CODEPIPELINE", "buildspec": render_buildspec(config, REPO_URI, "web")}
 
 
 def _action(declaration: dict[str, Any], stage: str) -> dict[str, Any]:
@@ -449,3 +453,93 @@ def test_the_pipeline_is_v2_and_starts_only_on_pushes_to_the_configured_branch(b
         "ServiceName": "demo-web-service",
         "FileName": "imagedefinitions.json",
     }
+
+
+# --------------------------------------------------------------------------- no value changes it
+
+
+def test_imagedefinitions_is_one_json_document_for_a_container_name_with_json_in_it(
+        run_buildspec) -> None:
+    # preflight refuses such a name (it is not ECS's character set); the writer is safe anyway
+    hostile = 'web","imageUri":"evil.example.com/x:1"},{"name":"$(touch pwned)\\'
+    run = run_buildspec(example_config(), container=hostile)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.imagedefinitions.read_text()) == [
+        {"name": hostile, "imageUri": IMAGE_URI}]
+    assert not (run.workdir / "pwned").exists()
+
+
+@pytest.mark.parametrize("hijack", [
+    'IMAGE_URI="evil.example.com/demo-app:1"',
+    f'IMAGE_URI="{REPO_URI}-other:1"',
+    f'IMAGE_URI="{REPO_URI}:1\\"}},{{\\"name\\":\\"x"',
+    f'IMAGE_URI="{REPO_URI}:-rm"',
+    f'IMAGE_URI="{REPO_URI}"',
+    f"IMAGE_URI='{REPO_URI}:ok'$'\\n''evil'",
+])
+def test_a_test_command_that_changes_the_image_uri_stops_the_build_before_the_push(
+        run_buildspec, hijack: str) -> None:
+    run = run_buildspec(config_with(test_commands=[hijack]))
+    assert run.returncode != 0
+    assert "is not an image of" in run.stderr
+    assert run.argvs("docker", "push") == []
+    assert not run.imagedefinitions.exists()
+
+
+def test_another_repository_uri_in_the_project_environment_stops_the_build_before_the_login(
+        run_buildspec) -> None:
+    # e.g. a StartBuild environmentVariablesOverride: the ECR token must not go elsewhere
+    run = run_buildspec(example_config(), IMAGE_REPO_URI="evil.example.com/demo-app")
+    assert run.returncode != 0
+    assert "refusing to log in elsewhere" in run.stderr
+    assert run.argvs("aws") == [] and run.argvs("docker") == []
+
+
+def test_build_env_values_are_never_evaluated_by_the_buildspec(run_buildspec) -> None:
+    # CodeBuild exports build.env values; ecspipe's commands never eval them.
+    hostile = {name: f"$(touch {name}-ran) `touch {name}-ran2`; touch {name}-ran3"
+               for name in ("APP_ENV", "FEATURE", "NOTES")}
+    run = run_buildspec(example_config(), **hostile)
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in run.workdir.iterdir()) == ["imagedefinitions.json"]
+
+
+def _run_writer(tmp: Path, container: str, image: str) -> tuple[int, Path]:
+    from ecspipe.documents.buildspec import imagedefinitions_command
+
+    out = tmp / "imagedefinitions.json"
+    if out.exists():
+        out.unlink()
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c",
+         imagedefinitions_command("imagedefinitions.json", container, "IMAGE_URI")],
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "SRC_DIR": str(tmp),
+             "IMAGE_URI": image},
+        capture_output=True, timeout=10,
+    )
+    return done.returncode, out
+
+
+_NO_NUL = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+_ECS_CONTAINERS = st.from_regex(r"[A-Za-z0-9_-]{1,255}", fullmatch=True)
+_IMAGES = st.one_of(
+    st.from_regex(rf"{re.escape(REPO_URI)}:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,40}}", fullmatch=True),
+    st.text(_NO_NUL, min_size=1, max_size=60),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(container=st.one_of(_ECS_CONTAINERS, st.text(_NO_NUL, min_size=1, max_size=40)),
+       image=_IMAGES)
+def test_the_imagedefinitions_writer_yields_that_json_document_or_nothing(
+        tmp_path_factory, container: str, image: str) -> None:
+    tmp = tmp_path_factory.mktemp("writer")
+    code, out = _run_writer(tmp, container, image)
+    if re.fullmatch(r"[A-Za-z0-9._/:@-]+", image):
+        assert code == 0
+        assert json.loads(out.read_text(encoding="utf-8")) == [
+            {"name": container, "imageUri": image}]
+    else:
+        assert code != 0 and not out.exists()
+    assert sorted(p.name for p in tmp.iterdir()) == (["imagedefinitions.json"] if code == 0
+                                                      else [])

@@ -95,7 +95,8 @@ def test_ownership_needs_both_tags_with_this_pipelines_name():
 
 def test_arns_follow_the_partition_of_the_region():
     names = Names.from_config(_config("demo-app", "cn-north-1"), "123456789012")
-    assert names.pipeline_role_arn == "arn:aws-cn:iam::123456789012:role/ecspipe/demo-app-codepipeline"
+    assert names.pipeline_role_arn == (
+        "arn:aws-cn:iam::123456789012:role/ecspipe/demo-app-cn-north-1-codepipeline")
     assert names.ecr_repository_uri.endswith(".amazonaws.com.cn/demo-app")
 
 

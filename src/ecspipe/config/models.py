@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
@@ -26,6 +27,15 @@ from pydantic import (
     model_validator,
 )
 
+from ecspipe.config.references import (
+    PARAMETER_ARN_MAX,
+    check_kms_key,
+    check_parameter_reference,
+    check_secret_reference,
+    parameter_arn,
+    parse_arn,
+    split_secret_reference,
+)
 from ecspipe.config.rules import (
     _CONNECTION_ARN_RE,
     _NAME_RE,
@@ -41,7 +51,6 @@ from ecspipe.config.rules import (
     _check_ecr_repository,
     _check_env_name,
     _check_name,
-    _check_reference,
     _check_region,
     _check_rel_file,
     _check_rel_path,
@@ -51,9 +60,10 @@ from ecspipe.config.rules import (
     _check_tag_value,
     _check_test_command,
     _err,
-    _looks_secret,
     _type_word,
     arn_partition_problem,
+    env_reserved,
+    looks_secret,
 )
 
 
@@ -180,14 +190,84 @@ def _short_ecs_name(value: str) -> str:
     return m["name"] if m else value
 
 
+KmsKey = Annotated[
+    str,
+    AfterValidator(check_kms_key),
+    Field(
+        description="Customer managed KMS key the secret is encrypted with (key ID, key ARN, "
+        "alias/NAME or alias ARN): grants kms:Decrypt on it, through that service only.",
+        max_length=2048,
+    ),
+]
+
+
+# (partition, region, account_id or None) of the config being validated; see Config.
+_WHERE: ContextVar[tuple[str, str, str | None] | None] = ContextVar("_WHERE", default=None)
+
+
+def _where(data: Any) -> tuple[str, str, str | None] | None:
+    from ecspipe import regions
+    from ecspipe.names import partition_of
+
+    if not isinstance(data, dict):
+        return None
+    region, account = data.get("region"), data.get("account_id")
+    if not isinstance(region, str) or not regions.is_known(region):
+        return None
+    if not (isinstance(account, str) and re.fullmatch(r"[0-9]{12}", account)):
+        account = None
+    return partition_of(region), region, account
+
+
+def _placed(arn_text: str, what: str) -> None:
+    """An ARN in a reference must be in the config's partition, region and account."""
+    where, arn = _WHERE.get(), parse_arn(arn_text)
+    if where is None or arn is None:
+        return
+    partition, region, account = where
+    wrong = []
+    problem = arn_partition_problem(arn.partition, region)
+    if problem:
+        wrong.append(problem)
+    elif arn.region != region:
+        wrong.append(f"is in region {arn.region}, but region is {region}")
+    if account and arn.account != account:
+        wrong.append(f"is in account {arn.account}, but account_id is {account}")
+    if wrong:
+        raise _err(f"{what} " + " and ".join(wrong) + " (the build role may read only its "
+                   "own account's secrets, in its region)")
+
+
+def _check_kms_key_placement(value: str | None) -> str | None:
+    if value:
+        _placed(value, "the KMS key")
+    return value
+
+
 class ParameterStoreRef(_Model):
     """An environment variable read from SSM Parameter Store at build time."""
 
     parameter_store: Annotated[
         str,
-        AfterValidator(_check_reference),
-        Field(description="SSM Parameter Store parameter name or ARN."),
+        AfterValidator(check_parameter_reference),
+        Field(description="SSM Parameter Store parameter name or ARN (no wildcards).",
+              max_length=2048),
     ]
+    kms_key: KmsKey | None = None
+
+    @field_validator("parameter_store")
+    @classmethod
+    def _in_our_account_and_region(cls, value: str) -> str:
+        _placed(value, "the parameter")
+        where = _WHERE.get()
+        if where:
+            full = parameter_arn(value, where[0], where[1], "0" * 12)
+            if len(full) > PARAMETER_ARN_MAX:
+                raise _err(f"the parameter's ARN would be {len(full)} characters; Parameter "
+                           f"Store allows {PARAMETER_ARN_MAX}")
+        return value
+
+    _kms_key_placed = field_validator("kms_key")(_check_kms_key_placement)
 
 
 class SecretsManagerRef(_Model):
@@ -195,9 +275,19 @@ class SecretsManagerRef(_Model):
 
     secrets_manager: Annotated[
         str,
-        AfterValidator(_check_reference),
-        Field(description="Secrets Manager secret name or ARN (optionally :json-key:...)."),
+        AfterValidator(check_secret_reference),
+        Field(description="Secrets Manager secret name or ARN, optionally "
+              ":json-key:version-stage:version-id (no wildcards).", max_length=2048),
     ]
+    kms_key: KmsKey | None = None
+
+    @field_validator("secrets_manager")
+    @classmethod
+    def _in_our_account_and_region(cls, value: str) -> str:
+        _placed(split_secret_reference(value)[0], "the secret")
+        return value
+
+    _kms_key_placed = field_validator("kms_key")(_check_kms_key_placement)
 
 
 # Union member tags; they appear in pydantic error locations and are stripped there.
@@ -246,8 +336,14 @@ def _check_env_value(value: Any) -> Any:
     name: object = None
     if isinstance(value, _Named):
         name, value = value.name, value.value
-    if isinstance(value, str | int | float) and isinstance(name, str) and _looks_secret(name):
-        # bool is an int too; the value itself is never echoed back
+    # A reserved name is refused as such (one problem); its value is then not looked at.
+    if isinstance(name, str) and env_reserved(name):
+        return ""
+    secret = isinstance(name, str) and looks_secret(name)
+    # Under a secret-looking name nothing of the value is ever echoed, whatever its shape.
+    shown: dict[str, Any] = {"hide_input": True} if secret else {"got": value}
+    if isinstance(value, str | int | float) and secret:
+        # bool is an int too
         raise _err(
             "looks like a secret: CodeBuild shows plain values to anyone who can read "
             "the project; use `parameter_store: NAME` or `secrets_manager: NAME`",
@@ -258,18 +354,18 @@ def _check_env_value(value: Any) -> Any:
     if isinstance(value, ParameterStoreRef | SecretsManagerRef):
         return value
     if isinstance(value, bool):
-        raise _err(f'a boolean is not a string; quote it: "{str(value).lower()}"', got=value)
+        raise _err(f'a boolean is not a string; quote it: "{str(value).lower()}"', **shown)
     if isinstance(value, int | float):
-        raise _err(f'a number is not a string; quote it: "{value}"', got=value)
+        raise _err(f'a number is not a string; quote it: "{value}"', **shown)
     if value is None:
-        raise _err(f"has no value; it must be {_ENV_SHAPE}")
+        raise _err(f"has no value; it must be {_ENV_SHAPE}", **shown)
     if isinstance(value, dict):
         if all(key in value for key in _REF_KEYS):
-            raise _err("use parameter_store: or secrets_manager:, not both", got=value)
+            raise _err("use parameter_store: or secrets_manager:, not both", **shown)
         if _env_tag(value) is None:
-            raise _err(f"must be {_ENV_SHAPE}", got=value)
+            raise _err(f"must be {_ENV_SHAPE}", **shown)
         return value
-    raise _err(f"must be {_ENV_SHAPE}, not {_type_word(value)}", got=value)
+    raise _err(f"must be {_ENV_SHAPE}, not {_type_word(value)}", **shown)
 
 
 EnvValue = Annotated[
@@ -397,6 +493,17 @@ class Config(_Model):
                     got=value,
                 )
         return service
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _references_know_where_they_are(cls, data: Any, handler: Any) -> Config:
+        """Secret references check their ARNs against the config's region and account
+        while the whole file is validated, so their problems come with every other one."""
+        token = _WHERE.set(_where(data))
+        try:
+            return handler(data)  # type: ignore[no-any-return]
+        finally:
+            _WHERE.reset(token)
 
     @model_validator(mode="after")
     def _default_image_repository(self) -> Config:

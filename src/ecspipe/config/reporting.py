@@ -24,7 +24,7 @@ from ecspipe.config.models import (
     Config,
     _Named,
 )
-from ecspipe.config.rules import _GOT_LIMIT, SUPPORTED_VERSION, _type_word
+from ecspipe.config.rules import _GOT_LIMIT, SUPPORTED_VERSION, _type_word, looks_secret
 from ecspipe.config.yamlfile import _MERGE_TAG, _Loader, _one_line
 
 Loc = tuple[str | int, ...]
@@ -86,9 +86,17 @@ def _validation_problems(exc: ValidationError, root: yaml.Node) -> Iterator[tupl
         if isinstance(ctx.get("at"), str):
             loc = (*loc, *ctx["at"].split("."))
         message = _message(err, raw_loc, loc)
-        if err["type"] not in ("missing", "extra_forbidden") and not ctx.get("hide_input"):
+        if err["type"] not in ("missing", "extra_forbidden") and not ctx.get("hide_input") \
+                and not _under_secret_name(loc):
             message += f" (got {_short(ctx['got'] if 'got' in ctx else err.get('input'))})"
         yield _line_of(root, loc), _dotted(loc) or "config", message
+
+
+def _under_secret_name(loc: Loc) -> bool:
+    """Anything under a secret-looking build.env name (a reference someone filled with the
+    secret itself, say) is never echoed."""
+    return (len(loc) >= 3 and loc[:2] == ("build", "env") and isinstance(loc[2], str)
+            and looks_secret(loc[2]))
 
 
 def _clean(raw_loc: tuple[str | int, ...]) -> Loc:

@@ -19,7 +19,6 @@ SUPPORTED_VERSION = 1
 MAX_USER_TAGS = 45  # AWS allows 50 tags per resource; ecspipe sets its own
 RESERVED_TAG_KEYS = ("managed-by",)
 RESERVED_TAG_PREFIXES = ("aws:", "ecspipe:")
-SECRET_NAME_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY")
 
 _GOT_LIMIT = 60
 
@@ -144,6 +143,18 @@ def _check_repository(value: str) -> str:
 
 
 _BRANCH_BAD_CHARS = set(" ~^:?*[\\")
+# CodePipeline reads trigger branch patterns as globs ("Working with glob patterns
+# in syntax", CodePipeline User Guide; the rules are Java NIO's glob): `\` escapes,
+# `*` `?` `[...]` `{a,b}` are special, and `!` negates inside brackets. Escaping
+# these (and a leading `!`, harmless) makes the pattern match exactly one branch.
+_GLOB_SPECIAL = set("\\*?[]{},")
+BRANCH_PATTERN_MAX = 255  # GitBranchNamePattern in the CodePipeline API model
+
+
+def branch_pattern(branch: str) -> str:
+    """The trigger `includes` pattern that matches exactly `branch`."""
+    escaped = "".join("\\" + c if c in _GLOB_SPECIAL else c for c in branch)
+    return "\\" + escaped if escaped.startswith("!") else escaped
 
 
 def _check_branch(value: str) -> str:
@@ -165,6 +176,10 @@ def _check_branch(value: str) -> str:
         raise _err("must not contain '..'")
     if "@{" in value:
         raise _err("must not contain '@{'")
+    if "#{" in value:
+        # BranchName is an action configuration value: CodePipeline resolves
+        # #{namespace.variable} there ("Variables reference", CodePipeline User Guide).
+        raise _err("must not contain '#{' (CodePipeline reads #{...} as a variable reference)")
     if value == "@":
         raise _err("must not be '@'")
     if value.startswith("/") or value.endswith("/") or "//" in value:
@@ -176,6 +191,12 @@ def _check_branch(value: str) -> str:
             raise _err("no '/'-separated part may start with '.'")
         if part.endswith(".lock"):
             raise _err("no '/'-separated part may end with '.lock'")
+    pattern = branch_pattern(value)
+    if len(pattern) > BRANCH_PATTERN_MAX:
+        raise _err(
+            f"is {len(pattern)} characters as a trigger pattern (its glob characters "
+            f"{{ }} , ] ! escaped with '\\'); CodePipeline allows {BRANCH_PATTERN_MAX}"
+        )
     return value
 
 
@@ -289,6 +310,112 @@ def _check_test_command(value: str) -> str:
     return value
 
 
+# ---- build.env: names that would change what the build does ------------------------------
+#
+# CodeBuild exports every build.env entry into the shell that runs the generated
+# buildspec, *before* ecspipe's own commands (ECR login, docker build, push,
+# imagedefinitions.json). A name below would change what those commands do, so
+# it is refused at `validate`; the README's "What build.env refuses and why"
+# is this table in prose. Bash names are case-sensitive: exact names and the
+# prefixes of ENV_RESERVED_PREFIXES match case-sensitively; AWS_ and CODEBUILD_
+# match in any case (as CodeBuild itself treats CODEBUILD_).
+#
+# Allowed on purpose: HTTP(S)_PROXY/NO_PROXY/ALL_PROXY (corporate builds need a
+# proxy; the ECR token still travels inside TLS that the AWS CLI verifies against
+# its own bundle), SSL_CERT_FILE/SSL_CERT_DIR/REQUESTS_CA_BUNDLE (a corporate CA
+# for the test commands; botocore does not read them), LANG/LC_*/TZ/TMPDIR,
+# DOCKER_BUILDKIT (selects BuildKit, sends nothing elsewhere), and the option
+# variables of runtimes ecspipe's own commands never start (NODE_OPTIONS,
+# JAVA_TOOL_OPTIONS, RUBYOPT, GIT_*): they only reach the config's own test commands.
+
+# The variables ecspipe's generated buildspec sets or reads (documents/buildspec.py;
+# a test checks that every variable it assigns is listed here). IMAGE_REPO_URI and
+# CONTAINER_NAME are set on the project by ecspipe: a build.env entry of the same
+# name would replace them.
+ECSPIPE_BUILD_VARIABLES = (
+    "IMAGE_REPO_URI", "CONTAINER_NAME", "ECR_REGISTRY", "SRC_DIR", "COMMIT", "IMAGE_TAG",
+    "IMAGE_URI",
+)
+_CONTRACT = "ecspipe's own build variable"
+_SHELL = "changes the build's shell"
+_COMMANDS = "changes which programs the build runs"
+_LOADER = "loads other code into every program of the build"
+_CREDENTIALS = "changes where the build's docker and aws commands find credentials"
+_DOCKER = "changes where docker builds and pushes the image"
+
+ENV_RESERVED_NAMES: dict[str, tuple[str, str]] = {
+    **{name: (_CONTRACT, "ecspipe sets it; another value would send the ECR login token and "
+              "the image elsewhere or break the deploy") for name in ECSPIPE_BUILD_VARIABLES},
+    # Startup files and options of the shell every buildspec command runs in.
+    "BASH_ENV": (_SHELL, "BASH_ENV runs code before every command"),
+    "ENV": (_SHELL, "ENV runs code when a shell starts in POSIX mode"),
+    "SHELLOPTS": (_SHELL, "SHELLOPTS turns on shell options such as xtrace or noexec"),
+    "BASHOPTS": (_SHELL, "BASHOPTS turns on shell options"),
+    "POSIXLY_CORRECT": (_SHELL, "POSIXLY_CORRECT changes how bash and the GNU tools behave"),
+    "SHELL": (_SHELL, "SHELL is the shell programs start for commands"),
+    "BASH": (_SHELL, "bash's own variable"),
+    # How the shell splits words, globs, changes directory and expands prompts.
+    "IFS": (_SHELL, "IFS changes how every unquoted expansion is split into words"),
+    "CDPATH": (_SHELL, "CDPATH makes `cd DIR` go to another directory"),
+    "GLOBIGNORE": (_SHELL, "GLOBIGNORE changes what globs match"),
+    "GLOBSORT": (_SHELL, "GLOBSORT changes the order globs expand in"),
+    "PS0": (_SHELL, "prompt strings are expanded, with command substitution"),
+    "PS1": (_SHELL, "prompt strings are expanded, with command substitution"),
+    "PS2": (_SHELL, "prompt strings are expanded, with command substitution"),
+    "PS3": (_SHELL, "prompt strings are expanded, with command substitution"),
+    "PS4": (_SHELL, "PS4 is expanded, with command substitution, before every traced command"),
+    "PROMPT_COMMAND": (_SHELL, "PROMPT_COMMAND runs code before a prompt"),
+    "PWD": (_SHELL, "the buildspec writes imagedefinitions.json where $PWD is"),
+    "OLDPWD": (_SHELL, "`cd -` goes to $OLDPWD"),
+    # Which programs run: a PATH entry first would replace docker and aws.
+    "PATH": (_COMMANDS, "PATH decides which docker and aws commands run"),
+    "EXECIGNORE": (_COMMANDS, "EXECIGNORE hides programs from the PATH search"),
+    "GCONV_PATH": (_LOADER, "glibc loads character-set modules from GCONV_PATH"),
+    # docker reads ~/.docker/config.json (credential helpers are programs it runs),
+    # the AWS CLI ~/.aws/config (credential_process runs a program).
+    "HOME": (_CREDENTIALS, "docker and the AWS CLI read their config and credential "
+             "helpers from $HOME"),
+}
+# (prefix, group, detail, case-insensitive)
+ENV_RESERVED_PREFIXES: tuple[tuple[str, str, str, bool], ...] = (
+    ("AWS_", "configures the AWS CLI that fetches the ECR login token", "AWS_* sets its "
+     "credentials, endpoints and config files", True),
+    ("CODEBUILD_", "CodeBuild's own variable", "CodeBuild sets CODEBUILD_* itself, e.g. the "
+     "commit the image is tagged with", True),
+    # BASH_ENV, BASH_FUNC_name%% (exported functions that replace commands),
+    # BASH_XTRACEFD, BASH_LOADABLES_PATH, BASH_COMPAT: bash owns the whole namespace.
+    ("BASH_", _SHELL, "BASH_* variables belong to bash (BASH_FUNC_* defines functions "
+     "that replace commands)", False),
+    ("LD_", _LOADER, "LD_PRELOAD, LD_LIBRARY_PATH and the other LD_* variables tell the "
+     "dynamic linker what to load", False),
+    # The AWS CLI is a Python program on images with AWS CLI v1 or a pip install.
+    ("PYTHON", _LOADER, "the AWS CLI that fetches the ECR token is Python on some images, "
+     "and PYTHONPATH, PYTHONHOME, PYTHONSTARTUP... change what it runs; set it inside a test "
+     "command instead", False),
+    ("OPENSSL_", _LOADER, "OPENSSL_CONF and OPENSSL_MODULES load engines into every "
+     "program that uses TLS", False),
+    ("DOCKER_", _DOCKER, "DOCKER_HOST/DOCKER_CONTEXT send the build and the push to another "
+     "daemon, DOCKER_CONFIG moves the ECR login, DOCKER_DEFAULT_PLATFORM builds for "
+     "another CPU than the task's", False),
+    ("BUILDX_", _DOCKER, "BUILDX_BUILDER and BUILDX_CONFIG choose another builder", False),
+)
+ENV_ALLOWED_DESPITE_PREFIX = frozenset({"DOCKER_BUILDKIT"})
+
+
+def env_reserved(name: str) -> str | None:
+    """Why a build.env name is refused ("reserved: GROUP (DETAIL)"), or None if it is allowed."""
+    if name in ENV_RESERVED_NAMES:
+        group, detail = ENV_RESERVED_NAMES[name]
+        return f"reserved: {group} ({detail})"
+    if name in ENV_ALLOWED_DESPITE_PREFIX:
+        return None
+    for prefix, group, detail, any_case in ENV_RESERVED_PREFIXES:
+        hit = name.upper().startswith(prefix) if any_case else name.startswith(prefix)
+        if hit:
+            return f"reserved: {group} ({detail})"
+    return None
+
+
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -297,22 +424,51 @@ def _check_env_name(value: str) -> str:
         raise _err(
             "is not a valid variable name: letters, digits and '_', not starting with a digit"
         )
-    if value.upper().startswith("CODEBUILD_"):
-        raise _err("names starting with CODEBUILD_ are reserved by CodeBuild")
+    reason = env_reserved(value)
+    if reason:
+        raise _err(reason + "; choose another name")
     return value
 
 
-def _looks_secret(name: str) -> bool:
+# ---- secret-looking names ---------------------------------------------------------------
+#
+# A plain value under such a name is refused (CodeBuild shows plain values to
+# anyone who can read the project), and never echoed. Two kinds of marker:
+# - words found anywhere in the name, any case (what ecspipe always refused,
+#   plus two unambiguous additions): DB_PASSWORD, MYSECRET, apiKey, GithubToken;
+# - words that must be a whole part of the name, split on '_', case changes and
+#   digits (so MONKEY, KEYBOARD, PATH, COMPASS are not secrets, but DB_PASS,
+#   GITHUB_PAT, sshKey, S3KEY are). A name with PUBLIC/PUBLISHABLE in it, or whose
+#   last part names where a secret is (…_ID, _NAME, _ARN, _URL, _URI, _PATH,
+#   _FILE), is not flagged by these words alone (PUBLIC_KEY, KEY_ID, PASS_FILE).
+SECRET_SUBSTRINGS = (
+    "PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "API_KEY",
+    "PRIVATE_KEY", "CREDENTIAL",
+)
+SECRET_PARTS = frozenset({
+    "KEY", "KEYS", "PASS", "PWD", "PAT", "CRED", "CREDS", "AUTH", "SALT", "PASSCODE",
+})
+_NOT_SECRET_PARTS = frozenset({"PUBLIC", "PUBLISHABLE"})
+_POINTER_LAST_PARTS = frozenset({"ID", "NAME", "ARN", "URL", "URI", "PATH", "FILE"})
+_NAME_PART_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def name_parts(name: str) -> list[str]:
+    """`apiKey` -> [API, KEY]; `DBPassword2` -> [DB, PASSWORD, 2]; `GITHUB_PAT` -> [GITHUB, PAT]."""
+    return [part.upper() for chunk in name.split("_") for part in _NAME_PART_RE.findall(chunk)]
+
+
+def looks_secret(name: str) -> bool:
     upper = name.upper()
-    return any(marker in upper for marker in SECRET_NAME_MARKERS)
+    if any(marker in upper for marker in SECRET_SUBSTRINGS):
+        return True
+    parts = name_parts(name)
+    if not parts or _NOT_SECRET_PARTS & set(parts) or parts[-1] in _POINTER_LAST_PARTS:
+        return False
+    return bool(SECRET_PARTS & set(parts))
 
 
-def _check_reference(value: str) -> str:
-    if not value.strip():
-        raise _err("must not be empty")
-    if any(c.isspace() for c in value):
-        raise _err("must not contain whitespace")
-    return value
+
 
 
 _ECR_PART = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"

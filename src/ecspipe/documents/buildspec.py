@@ -7,31 +7,99 @@ Choices the guide learned the hard way:
   CodeBuild runs `post_build` even when `build` failed, so a push there would
   publish an image whose tests failed.
 - `imagedefinitions.json` names the *container* in the task definition (the
-  guide calls it the service name; a mismatch fails the Deploy stage). It comes
-  from the project's CONTAINER_NAME variable, checked in preflight.
+  guide calls it the service name; a mismatch fails the Deploy stage), checked
+  in preflight against ECS's character set.
 - Variables persist across commands and phases in buildspec version 0.2; bash is
   requested explicitly for `${VAR:0:7}`.
+
+No value can change what these commands do. The repository URI and the
+container name are known when `up` renders the buildspec: the JSON text is made
+by json.dumps and embedded single-quoted, so the shell never parses it. The
+one value made at run time, the image URI, is checked before the push and before
+it is written: it must be an image of *this* repository with a plain tag (a test
+command, or a StartBuild override of IMAGE_REPO_URI, cannot send the image or
+the deploy elsewhere), and the writer itself accepts only characters that need
+no escaping in JSON. config/rules.py reserves every variable named here.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
+import string
 from typing import Any
 
 import yaml
 
 from ecspipe.config import Config
 
+IMAGEDEFINITIONS = "imagedefinitions.json"
+# Listed out, not as ranges: bracket ranges in bash follow the locale's collation.
+_ALNUM = string.ascii_letters + string.digits
+# An image reference: registry host, repository path, ':' tag or '@' digest.
+_IMAGE_CHARS = _ALNUM + "._/:@-"
+# An ECR image tag: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'.
+_TAG_RE = f"^[{_ALNUM}_][{_ALNUM}_.-]{{0,127}}$"
 
-def build_commands(config: Config) -> dict[str, list[str]]:
+
+def _quote(text: str) -> str:
+    """Always single-quoted (shlex.quote leaves safe text bare: a glob after `==`)."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def _fail(message: str) -> str:
+    return f"{{ echo {_quote('ecspipe: ' + message)} >&2; exit 1; }}"
+
+
+def check_repository_uri(repository_uri: str) -> str:
+    """The project's IMAGE_REPO_URI must be this repository: the ECR login token goes there."""
+    return (f'[ "$IMAGE_REPO_URI" = {_quote(repository_uri)} ] || '
+            + _fail(f"IMAGE_REPO_URI is not {repository_uri}; refusing to log in elsewhere"))
+
+
+def check_image_uri(image_var: str, repository_uri: str) -> str:
+    """`$image_var` must be `<repository_uri>:<tag>`, whatever ran before."""
+    var = _var(image_var)
+    return (f'[[ "${{{var}%:*}}" == {_quote(repository_uri)} && "${{{var}##*:}}" =~ '
+            f'{_TAG_RE} ]] || '
+            + _fail(f"${var} is not an image of {repository_uri}; refusing to push or deploy it"))
+
+
+def imagedefinitions_command(file_name: str, container: str, image_var: str) -> str:
+    """One shell line writing `[{"name": container, "imageUri": $image_var}]` to `$SRC_DIR/file_name`.
+
+    The JSON around the image URI is rendered here by json.dumps and quoted with
+    single quotes; the URI itself is refused unless every character is one JSON
+    needs no escape for, so the file is always this one JSON document.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.json", file_name):
+        raise ValueError(f"not a plain JSON file name: {file_name!r}")
+    var = _var(image_var)
+    head = '[{"name":' + json.dumps(container) + ',"imageUri":"'
+    tail = '"}]'
+    guard = (f'[[ "${var}" =~ ^[{_IMAGE_CHARS}]+$ ]] || '
+             + _fail(f"${var} is not an image reference; refusing to write {file_name}"))
+    return (f"{guard}; printf '%s' {_quote(head)}\"${var}\"{_quote(tail)} "
+            f'> "$SRC_DIR/{file_name}"')
+
+
+def _var(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"not a shell variable name: {name!r}")
+    return name
+
+
+def build_commands(config: Config, repository_uri: str, container: str) -> dict[str, list[str]]:
     """The commands of each phase, as the buildspec will run them."""
     context = config.build.context or "."
-    docker_build = ["docker", "build", "--tag", "$IMAGE_URI"]
+    docker_build = ["docker", "build", "--tag", '"$IMAGE_URI"']
     if config.build.dockerfile:
         docker_build += ["--file", shlex.quote(config.build.dockerfile)]
     docker_build.append(shlex.quote(context))
     return {
         "pre_build": [
+            check_repository_uri(repository_uri),
             'ECR_REGISTRY="${IMAGE_REPO_URI%%/*}"',
             'echo "Logging in to Amazon ECR $ECR_REGISTRY"',
             'aws ecr get-login-password --region "$AWS_DEFAULT_REGION" '
@@ -45,25 +113,26 @@ def build_commands(config: Config) -> dict[str, list[str]]:
             'echo "Image: $IMAGE_URI"',
         ],
         "build": [
-            " ".join(docker_build).replace("$IMAGE_URI", '"$IMAGE_URI"'),
+            " ".join(docker_build),
             *config.build.test_commands,
+            check_image_uri("IMAGE_URI", repository_uri),
             'docker push "$IMAGE_URI"',
-            "printf '[{\"name\":\"%s\",\"imageUri\":\"%s\"}]' \"$CONTAINER_NAME\" \"$IMAGE_URI\" "
-            '> "$SRC_DIR/imagedefinitions.json"',
-            'cat "$SRC_DIR/imagedefinitions.json"',
+            imagedefinitions_command(IMAGEDEFINITIONS, container, "IMAGE_URI"),
+            f'cat "$SRC_DIR/{IMAGEDEFINITIONS}"',
         ],
     }
 
 
-def buildspec_document(config: Config) -> dict[str, Any]:
-    phases = build_commands(config)
+def buildspec_document(config: Config, repository_uri: str, container: str) -> dict[str, Any]:
+    phases = build_commands(config, repository_uri, container)
     return {
         "version": 0.2,
         "env": {"shell": "bash"},
         "phases": {name: {"commands": commands} for name, commands in phases.items()},
-        "artifacts": {"files": ["imagedefinitions.json"], "discard-paths": "yes"},
+        "artifacts": {"files": [IMAGEDEFINITIONS], "discard-paths": "yes"},
     }
 
 
-def render_buildspec(config: Config) -> str:
-    return yaml.safe_dump(buildspec_document(config), sort_keys=False, width=1000)
+def render_buildspec(config: Config, repository_uri: str, container: str) -> str:
+    return yaml.safe_dump(buildspec_document(config, repository_uri, container),
+                          sort_keys=False, width=1000)

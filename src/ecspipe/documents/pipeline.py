@@ -3,6 +3,11 @@
 The pipeline type is set explicitly (V2 is the default only since December 2024,
 and we compare it on read-back), and the trigger starts it only on pushes to the
 configured branch, not on every push or pull request as the console's default.
+The branch goes into the trigger as a glob, escaped so it matches that branch
+only (config.rules.branch_pattern). With a push trigger, the source action's
+DetectChanges is "false", as "Automate starting pipelines using triggers and
+filtering" documents (the trigger, not change detection, starts the pipeline;
+BranchName stays the branch a manual start uses).
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from ecspipe.config import Config
+from ecspipe.config.rules import branch_pattern
+from ecspipe.documents.buildspec import IMAGEDEFINITIONS
 from ecspipe.facts import ServiceFacts
 from ecspipe.names import Names
 
 SOURCE_ACTION = "Source"
 SOURCE_ARTIFACT = "SourceOutput"
 BUILD_ARTIFACT = "BuildOutput"
-IMAGEDEFINITIONS = "imagedefinitions.json"
 
 
 def _action(name: str, category: str, provider: str, configuration: dict[str, str],
@@ -43,7 +49,7 @@ def pipeline_declaration(
             "FullRepositoryId": config.source.repository,
             "BranchName": config.source.branch,
             "OutputArtifactFormat": "CODE_ZIP",
-            "DetectChanges": "true",
+            "DetectChanges": "false",
         },
         [],
         [SOURCE_ARTIFACT],
@@ -81,7 +87,7 @@ def pipeline_declaration(
                 "providerType": "CodeStarSourceConnection",
                 "gitConfiguration": {
                     "sourceActionName": SOURCE_ACTION,
-                    "push": [{"branches": {"includes": [config.source.branch]}}],
+                    "push": [{"branches": {"includes": [branch_pattern(config.source.branch)]}}],
                 },
             }
         ],

@@ -5,6 +5,8 @@ narrowed (reference/aws-facts.md section 3). No wildcard action anywhere in the
 roles' policies. `Resource: "*"` appears only where the action has no
 resource-level permissions: ecr:GetAuthorizationToken, ecs:DescribeTaskDefinition,
 ecs:RegisterTaskDefinition, and ecs:ListTasks (narrowed by an ecs:cluster condition).
+A KMS key named by alias is granted on `key/*` of the account and region, narrowed
+by kms:ResourceAliases and kms:ViaService (IAM cannot name a key by its alias).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
+from ecspipe.config.references import kms_grant, parameter_arn, secret_arn
 from ecspipe.documents.project import ecr_build_image
 from ecspipe.facts import ServiceFacts
 from ecspipe.names import Names
@@ -29,19 +32,16 @@ ECR_PUSH_PULL = [
 ]
 
 
-def _trust(service: str, conditions: dict[str, Any]) -> dict[str, Any]:
+def _trust(service: str, conditions: dict[str, Any] | None) -> dict[str, Any]:
     # Principal.Service as a string, not a list: moto's CreatePipeline rejects the list form.
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-                "Condition": conditions,
-            }
-        ],
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
     }
+    if conditions:
+        statement["Condition"] = conditions
+    return {"Version": VERSION, "Statement": [statement]}
 
 
 def codebuild_trust(names: Names) -> dict[str, Any]:
@@ -55,25 +55,59 @@ def codebuild_trust(names: Names) -> dict[str, Any]:
 
 
 def pipeline_trust(names: Names) -> dict[str, Any]:
-    return _trust(
-        "codepipeline.amazonaws.com",
-        {"StringEquals": {"aws:SourceAccount": names.account}},
-    )
+    # Exactly AWS's documented trust policy ("Create the CodePipeline service role
+    # (CLI)", CodePipeline User Guide): no condition. AWS documents confused-deputy
+    # keys for CodeBuild, not for CodePipeline's AssumeRole, and a condition on a
+    # key the service does not send makes the role unassumable: every CreatePipeline
+    # would fail (after two minutes of retries). The role's own policy is scoped to
+    # this pipeline's resources, and only this account can attach the role (iam:PassRole).
+    return _trust("codepipeline.amazonaws.com", None)
 
 
-def _parameter_arn(names: Names, name: str) -> str:
-    if name.startswith("arn:"):
-        return name
-    return f"arn:{names.partition}:ssm:{names.region}:{names.account}:parameter/{name.lstrip('/')}"
+def _parameter_arn(names: Names, reference: str) -> str:
+    return parameter_arn(reference, names.partition, names.region, names.account)
 
 
 def _secret_arn(names: Names, reference: str) -> str:
-    """The secret's ARN from a CodeBuild reference `secret-id[:json-key:stage:version]`."""
-    if reference.startswith("arn:"):
-        return ":".join(reference.split(":")[:7])
-    name = reference.split(":", 1)[0]
-    # Secrets Manager appends "-" and 6 random characters to every secret's ARN.
-    return f"arn:{names.partition}:secretsmanager:{names.region}:{names.account}:secret:{name}-??????"
+    """The secret's ARN from a CodeBuild reference `secret-id[:json-key:stage:version]`;
+    Secrets Manager appends "-" and 6 random characters to every secret's ARN."""
+    return secret_arn(reference, names.partition, names.region, names.account)
+
+
+def _key_statements(config: Config, names: Names) -> list[dict[str, Any]]:
+    """kms:Decrypt on each reference's customer managed key, only through its service.
+
+    - "Specifying KMS keys in IAM policy statements" (KMS Developer Guide): a key is
+      named in Resource by its key ARN only, never by an alias or alias ARN.
+    - "Use aliases to control access to KMS keys" / "kms:ResourceAliases": a key
+      named by alias is granted on `key/*` of the account and region with
+      ForAnyValue:StringEquals kms:ResourceAliases (a resource condition: it holds
+      however the request names the key, as SSM and Secrets Manager name it by key
+      ID). kms:RequestAlias would not: it needs the alias in the request.
+    - "kms:ViaService": `SERVICE.REGION.amazonaws.com`; the build may decrypt with
+      these keys only through Parameter Store / Secrets Manager, not directly.
+    """
+    statements: list[dict[str, Any]] = []
+    for sid, kind, service in (("ParameterKeys", ParameterStoreRef, "ssm"),
+                               ("SecretKeys", SecretsManagerRef, "secretsmanager")):
+        grants = [kms_grant(v.kms_key, names.partition, names.region, names.account)
+                  for v in config.build.env.values() if isinstance(v, kind) and v.kms_key]
+        via = {"kms:ViaService": f"{service}.{names.region}.amazonaws.com"}
+        keys = sorted({g.key_arn for g in grants if g.key_arn})
+        aliases = sorted({g.alias for g in grants if g.alias})
+        if keys:
+            statements.append({"Sid": sid, "Effect": "Allow", "Action": "kms:Decrypt",
+                               "Resource": keys, "Condition": {"StringEquals": via}})
+        if aliases:
+            statements.append({
+                "Sid": f"{sid}ByAlias",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": f"arn:{names.partition}:kms:{names.region}:{names.account}:key/*",
+                "Condition": {"StringEquals": via,
+                              "ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases}},
+            })
+    return statements
 
 
 def codebuild_policy(config: Config, names: Names) -> dict[str, Any]:
@@ -122,11 +156,11 @@ def codebuild_policy(config: Config, names: Names) -> dict[str, Any]:
                 f"repository/{image['repository']}",
             }
         )
-    parameters = sorted(
+    parameters = sorted({
         _parameter_arn(names, v.parameter_store)
         for v in config.build.env.values()
         if isinstance(v, ParameterStoreRef)
-    )
+    })
     if parameters:
         statements.append(
             {
@@ -136,11 +170,11 @@ def codebuild_policy(config: Config, names: Names) -> dict[str, Any]:
                 "Resource": parameters,
             }
         )
-    secrets = sorted(
+    secrets = sorted({
         _secret_arn(names, v.secrets_manager)
         for v in config.build.env.values()
         if isinstance(v, SecretsManagerRef)
-    )
+    })
     if secrets:
         statements.append(
             {
@@ -150,6 +184,7 @@ def codebuild_policy(config: Config, names: Names) -> dict[str, Any]:
                 "Resource": secrets,
             }
         )
+    statements += _key_statements(config, names)
     return {"Version": VERSION, "Statement": statements}
 
 

@@ -52,12 +52,23 @@ def environment_variables(config: Config, names: Names, facts: ServiceFacts) -> 
     return variables
 
 
+# CreateProject/UpdateProject `description`: at most 255 characters (ProjectDescription
+# in the CodeBuild API model; botocore does not check it, CodeBuild refuses it).
+DESCRIPTION_MAX = 255
+
+
+def description(config: Config, facts: ServiceFacts) -> str:
+    text = (f"ecspipe: builds {config.source.repository} for "
+            f"{facts.cluster_name}/{facts.service_name}")
+    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 3] + "..."
+
+
 def project_request(config: Config, names: Names, facts: ServiceFacts) -> dict[str, Any]:
-    buildspec = config.build.buildspec or render_buildspec(config)
+    buildspec = config.build.buildspec or render_buildspec(
+        config, names.ecr_repository_uri, facts.container)
     return {
         "name": names.build_project,
-        "description": f"ecspipe: builds {config.source.repository} for "
-        f"{facts.cluster_name}/{facts.service_name}",
+        "description": description(config, facts),
         "source": {"type": "CODEPIPELINE", "buildspec": buildspec},
         "artifacts": {"type": "CODEPIPELINE"},
         "environment": {

@@ -168,6 +168,7 @@ class Bucket:
             if ctx.names.region != "us-east-1":
                 config["LocationConstraint"] = ctx.names.region
             changed = set(_desired(ctx)) - {"tags"}
+            call = ctx.retry.call
             try:
                 ctx.retry.call(s3.create_bucket, Bucket=name, CreateBucketConfiguration=config)
             except Exception as exc:
@@ -181,9 +182,14 @@ class Bucket:
                 # Made since we planned: converge it like an update, if it is ours.
                 ownership(ctx, KIND, name, read_tags(ctx, Reader(ctx.aws)) or {})
                 changed.add("tags")
+            else:
+                # S3 is eventually consistent: configuration calls straight after
+                # CreateBucket can answer NoSuchBucket for a while (terraform-provider-aws
+                # retries them for 2 minutes). Only after our own create, bounded.
+                call = ctx.retry.also("NoSuchBucket").call
         else:
             changed = {f.path.split(".")[0] for f in change.fields}
-        call = ctx.retry.call
+            call = ctx.retry.call
         if "publicAccessBlock" in changed:
             call(s3.put_public_access_block, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK,
                  **kw)

@@ -3,17 +3,26 @@
 The declaration comes from documents/pipeline.py. Stages and actions are keyed
 by name for the diff, so a branch change reads as
 `stages.Source.actions.Source.configuration.BranchName: main -> release`.
+
+A pipeline created or updated while its connection is not AVAILABLE may never
+get its webhook (reported for GitLab and Bitbucket): pushes would not start it.
+Without a state file, the pipeline itself remembers: it is tagged
+`ecspipe:webhook=pending` when saved so, and a later plan that finds the tag with
+the connection AVAILABLE plans an update that saves the same declaration once
+more (UpdatePipeline) and removes the tag. `up --wait-connection` waits for the
+connection before the pipeline is created, so it never needs this.
 """
 
 from __future__ import annotations
 
 from ecspipe.aws import is_error
 from ecspipe.documents.pipeline import pipeline_declaration
-from ecspipe.names import tag_dict, tag_list
+from ecspipe.names import WEBHOOK_PENDING, WEBHOOK_TAG, tag_dict, tag_list
 from ecspipe.resources.base import (
     PENDING,
     Change,
     Context,
+    FieldChange,
     Reader,
     Writer,
     canonical,
@@ -26,6 +35,18 @@ from ecspipe.resources.base import (
 )
 
 KIND = "pipeline"
+RESAVE_NOTE = ("the connection is AVAILABLE now: the pipeline was saved while it was not, so "
+               "it is saved once more for CodePipeline to register its webhook")
+
+
+def _desired_tags(ctx: Context, saves_declaration: bool, current: dict[str, str]) -> dict:
+    """ecspipe's tags, plus the webhook marker while the connection is not AVAILABLE and
+    the declaration is (or was) saved without it."""
+    tags = dict(ctx.names.tags)
+    available = ctx.outputs.connection_status == "AVAILABLE"
+    if not available and (saves_declaration or current.get(WEBHOOK_TAG) == WEBHOOK_PENDING):
+        tags[WEBHOOK_TAG] = WEBHOOK_PENDING
+    return tags
 
 
 def _managed(declaration: dict) -> dict:
@@ -64,12 +85,20 @@ class Pipeline:
                          notes=["AWS starts a first execution when a pipeline is created"])
         notes = ownership(ctx, KIND, name, current["tags"])
         desired = _managed(self.declaration(ctx))
-        desired["tags"] = ctx.names.tags
         now = _managed(current["pipeline"])
+        saves = bool(diff(project_onto(now, desired), desired))
+        resave = (current["tags"].get(WEBHOOK_TAG) == WEBHOOK_PENDING
+                  and ctx.outputs.connection_status == "AVAILABLE")
+        if resave:
+            notes.append(RESAVE_NOTE)
+        desired["tags"] = _desired_tags(ctx, saves or resave, current["tags"])
         now["tags"] = current["tags"]
         fields = diff(project_onto(now, desired), desired)
+        if WEBHOOK_TAG in current["tags"] and WEBHOOK_TAG not in desired["tags"]:
+            # project_onto ignores tags we do not set; this one is ours to remove.
+            fields.append(FieldChange(f"tags.{WEBHOOK_TAG}", current["tags"][WEBHOOK_TAG], None))
         change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
-        change.current = current
+        change.current = {**current, "resave": resave}
         return change
 
     def apply(self, ctx: Context, change: Change, write: Writer) -> None:
@@ -78,7 +107,7 @@ class Pipeline:
         if change.action == "create":
             try:
                 ctx.retry.call(client.create_pipeline, pipeline=declaration,
-                               tags=tag_list(ctx.names.tags, "key", "value"))
+                               tags=tag_list(_desired_tags(ctx, True, {}), "key", "value"))
             except Exception as exc:
                 if not is_error(exc, "PipelineNameInUseException"):
                     raise
@@ -95,13 +124,15 @@ class Pipeline:
             paths = {f.path.split(".")[0] for f in change.fields}
         else:
             return
-        if paths - {"tags"}:
+        saves = bool(paths - {"tags"}) or bool(change.current.get("resave"))
+        if saves:
             declaration["version"] = change.current["pipeline"].get("version", 1)
             ctx.retry.call(client.update_pipeline, pipeline=declaration)
-        if "tags" in paths:
+        tags = _desired_tags(ctx, saves, change.current["tags"])
+        if tags != change.current["tags"]:
             arn = ctx.names.pipeline_arn
             sync_tags(
-                change.current["tags"], ctx.names.tags,
+                change.current["tags"], tags,
                 untag=lambda keys: client.untag_resource(resourceArn=arn, tagKeys=keys),
                 tag=lambda tags: client.tag_resource(
                     resourceArn=arn, tags=tag_list(tags, "key", "value")),

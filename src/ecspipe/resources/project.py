@@ -2,7 +2,10 @@
 
 Compared field by field after projecting what CodeBuild returns onto what we
 manage (CodeBuild adds many defaulted fields), with environment variables keyed
-by name, so `build.env` changes show up as exactly those variables.
+by name, so `build.env` changes show up as exactly those variables. A plain
+value under a secret-looking name in the project as it is (someone may have put
+a secret there in the console) is masked before the diff, so no plan, text or
+JSON, ever shows it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecspipe.aws import is_error
+from ecspipe.config.rules import looks_secret
 from ecspipe.documents.project import project_request
 from ecspipe.names import tag_dict
 from ecspipe.resources.base import (
@@ -26,6 +30,21 @@ from ecspipe.resources.base import (
 )
 
 KIND = "CodeBuild project"
+MASKED = "(hidden: a plain value under a secret-looking name)"
+
+
+def _masked(project: dict[str, Any]) -> dict[str, Any]:
+    environment = project.get("environment") or {}
+    variables = environment.get("environmentVariables")
+    if not isinstance(variables, list):
+        return project
+    hidden = [
+        {**v, "value": MASKED}
+        if isinstance(v, dict) and v.get("type", "PLAINTEXT") == "PLAINTEXT"
+        and looks_secret(str(v.get("name", ""))) else v
+        for v in variables
+    ]
+    return {**project, "environment": {**environment, "environmentVariables": hidden}}
 
 
 def _managed(request: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +71,7 @@ class Project:
             return Change(KIND, name, "create")
         notes = ownership(ctx, KIND, name, tag_dict(current.get("tags"), "key", "value"))
         desired = keyed(canonical(_managed(project_request(ctx.config, ctx.names, ctx.facts))))
-        now = keyed(canonical(_managed(current)))
+        now = keyed(canonical(_managed(_masked(current))))
         fields = diff(project_onto(now, desired), desired)
         return Change(KIND, name, "update" if fields else "unchanged", fields, notes)
 

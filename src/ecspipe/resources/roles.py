@@ -1,7 +1,8 @@
 """The two IAM service roles: one CodeBuild assumes, one CodePipeline assumes.
 
-Each has a trust policy naming its service (with aws:SourceAccount, and for
-CodeBuild aws:SourceArn) and one inline least-privilege policy from
+Each has a trust policy naming its service (CodeBuild's with aws:SourceAccount and
+aws:SourceArn; CodePipeline's exactly as AWS documents it, with no condition) and one
+inline least-privilege policy from
 documents/policies.py. Roles live under the /ecspipe/ path. An inline policy
 that is not ecspipe's is left alone (and mentioned); deletion removes inline
 policies first, as IAM requires.
