@@ -88,7 +88,7 @@ def test_down_empties_deletes_and_counts_over_several_pages(
         s3.put_object(Bucket=BUCKET, Key=f"artifact-{n}.zip", Body=b"1")
         s3.put_object(Bucket=BUCKET, Key=f"artifact-{n}.zip", Body=b"2")
     s3.delete_object(Bucket=BUCKET, Key="artifact-0.zip")
-    role = "demo-app-codebuild"
+    role = "demo-app-us-east-1-codebuild"  # names.py: IAM role names carry the region
     document = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
     for extra in ("extra-1", "extra-2"):  # 3 inline and 2 attached policies, 1 a page
