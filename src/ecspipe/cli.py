@@ -265,8 +265,11 @@ def validate(app: App, output: str) -> None:
         return
     for a in apps:
         render.out(f"{a.config_path}: valid", style="bold green")
-        for key, value in a.offline_names().summary().items():
-            render.out(f"  {key:<16} {value}")
+        summary = a.offline_names().summary()
+        width = max(16, *(len(key) + 1 for key in summary))
+        for key, value in summary.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            render.out(f"  {key:<{width}} {shown}")
     if not all(a.config.account_id for a in apps):
         render.err("note: the bucket name includes the AWS account ID, resolved at `plan`/`up`")
 

@@ -182,10 +182,10 @@ def follow(
         return Outcome(execution_id, snap.status, False, snap.commit, failed, tail, reason=reason)
 
     # The pipeline says Succeeded: check the service really runs this build, rolled out.
-    cluster = deploy.get("ClusterName", ctx.config.service.cluster_name)
-    service_name = deploy.get("ServiceName", ctx.config.service.service_name)
+    cluster = deploy.get("ClusterName", ctx.config.targets[-1].service.cluster_name)
+    service_name = deploy.get("ServiceName", ctx.config.targets[-1].service.service_name)
     while True:
-        service = service_state(ctx, cluster, service_name, ctx.config.service.container)
+        service = service_state(ctx, cluster, service_name, ctx.config.targets[-1].service.container)
         failed_rollout = [d for d in service.deployments if d.get("rolloutState") == "FAILED"]
         if service.rollout_state == "COMPLETED" and image_matches(service.image, snap.commit):
             return Outcome(execution_id, "Succeeded", True, snap.commit, service=service.to_json())

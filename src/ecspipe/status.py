@@ -247,8 +247,8 @@ def collect(ctx: Context, limit: int) -> dict:
     runs = history[:limit]
     stage_states = stages(ctx)
     service = service_state(
-        ctx, deploy.get("ClusterName", ctx.config.service.cluster_name),
-        deploy.get("ServiceName", ctx.config.service.service_name), ctx.config.service.container,
+        ctx, deploy.get("ClusterName", ctx.config.targets[-1].service.cluster_name),
+        deploy.get("ServiceName", ctx.config.targets[-1].service.service_name), ctx.config.targets[-1].service.container,
     )
     latest_success = next((e for e in history if e["status"] == "Succeeded"), None)
     triggers = pipeline.get("triggers", [])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ecspipe.facts import ServiceFacts
+from ecspipe.config import Service, Target
+from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
 ACCOUNT = "123456789012"
 TASK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/demo-web-task-role"
@@ -23,3 +24,9 @@ def seed_facts(cpu_architecture: str = "X86_64") -> ServiceFacts:
         task_role_arn=TASK_ROLE,
         execution_role_arn=EXECUTION_ROLE,
     )
+
+
+def seed_environments(cpu_architecture: str = "X86_64") -> tuple[EnvironmentFacts, ...]:
+    """The single `service:` form of config.example.yaml, as preflight reads it."""
+    service = Service(cluster="demo-cluster", name="demo-web-service", container="web")
+    return (EnvironmentFacts(Target(None, service), seed_facts(cpu_architecture)),)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sample_facts import ACCOUNT, EXECUTION_ROLE, TASK_ROLE, seed_facts
+from sample_facts import ACCOUNT, EXECUTION_ROLE, TASK_ROLE, seed_environments
 
 from ecspipe.config import Config, load_config, parse_config
 from ecspipe.documents import policies
@@ -105,7 +105,7 @@ class Document:
 
 
 def generated_documents() -> dict[str, Document]:
-    facts = seed_facts()
+    facts = seed_environments()
     example = example_config()
     with_refs = config_with_references()
     names = names_for(example)

@@ -72,9 +72,10 @@ class Pipeline:
     kind = KIND
 
     def declaration(self, ctx: Context) -> dict:
-        assert ctx.facts is not None
+        assert ctx.environments
         return pipeline_declaration(
-            ctx.config, ctx.names, ctx.facts, ctx.outputs.connection_arn_planned() or PENDING
+            ctx.config, ctx.names, ctx.environments,
+            ctx.outputs.connection_arn_planned() or PENDING,
         )
 
     def plan(self, ctx: Context, read: Reader) -> Change:
