@@ -179,8 +179,9 @@ def stub_bin(tmp_path: Path) -> Path:
 @pytest.fixture
 def run_buildspec(tmp_path: Path, stub_bin: Path):
     def run(config: Config, *, unset: tuple[str, ...] = (), container: str = "web",
-            **extra_env: str) -> Run:
-        spec = yaml.safe_load(render_buildspec(config, REPO_URI, single(container)))
+            definitions: list[tuple[str, str]] | None = None, **extra_env: str) -> Run:
+        spec = yaml.safe_load(render_buildspec(config, REPO_URI,
+                                               definitions or single(container)))
         script_text = buildspec_script(spec["phases"])
         workdir = tmp_path / "src"
         workdir.mkdir()
@@ -229,6 +230,22 @@ def test_imagedefinitions_names_the_container_and_the_pushed_image(run_buildspec
     text = run.imagedefinitions.read_text()
     assert text == f'[{{"name":"web","imageUri":"{IMAGE_URI}"}}]'
     assert json.loads(text) == [{"name": "web", "imageUri": IMAGE_URI}]
+
+
+def test_with_environments_one_build_writes_each_environments_file_naming_the_one_image(
+        run_buildspec) -> None:
+    definitions = [("imagedefinitions-staging.json", "app"),
+                   ("imagedefinitions-production.json", "web")]
+    run = run_buildspec(example_config(), definitions=definitions)
+    assert run.returncode == 0, run.stderr
+    assert run.argvs("docker", "build") != [] and len(run.argvs("docker", "build")) == 1
+    assert run.argvs("docker", "push") == [["push", IMAGE_URI]]
+    for file, container in definitions:
+        assert json.loads((run.workdir / file).read_text()) == [
+            {"name": container, "imageUri": IMAGE_URI}]
+    assert not (run.workdir / "imagedefinitions.json").exists()
+    spec = yaml.safe_load(render_buildspec(example_config(), REPO_URI, definitions))
+    assert spec["artifacts"]["files"] == [file for file, _ in definitions]
 
 
 def test_docker_logs_in_to_the_registry_host_with_the_token_on_stdin(run_buildspec) -> None:

@@ -473,9 +473,10 @@ def looks_secret(name: str) -> bool:
 
 # ---- environments and notifications ------------------------------------------------------
 
-# At most 10 environments: with approvals that is 22 stages, and the pipeline role's
-# policy at 10 environments stays well inside IAM's 10,240 characters (measured in
-# tests/unit/test_environments.py); more would need a second policy or a second pipeline.
+# At most 10 environments: with approvals that is 22 stages (CodePipeline allows 2-50,
+# "Quotas in AWS CodePipeline"), and the pipeline role's policy at 10 environments is
+# 4,909 of IAM's 10,240 characters (tests/unit/test_environments.py measures it),
+# leaving room for issue 13's gates. Beyond that, a second pipeline reads better.
 MAX_ENVIRONMENTS = 10
 ENVIRONMENT_NAME_MAX = 20
 _ENVIRONMENT_NAME_RE = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*")
