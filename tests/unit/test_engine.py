@@ -101,9 +101,9 @@ def test_arns_follow_the_partition_of_the_region():
 
 
 def test_an_ecr_build_image_is_pulled_with_the_service_role_and_allowed_to():
+    from ecspipe.config import Target
     from ecspipe.documents.policies import codebuild_policy
     from ecspipe.documents.project import project_request
-    from ecspipe.config import Target
     from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
     base = _config("demo-app", "us-east-1")
