@@ -311,6 +311,10 @@ def _title(ctx: Context, apply: bool) -> str:
         f"account {ctx.names.account}"
 
 
+def _shown_counts(result: Any) -> dict[str, int]:
+    return {k: v for k, v in result.counts().items() if k != "absent"}
+
+
 def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
                 wait_connection: bool = False, timeout: float = 2700.0,
                 serial: bool = False) -> None:
@@ -328,8 +332,10 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
     if output == "json":
         render.emit_json(result.to_json(ctx))
     else:
-        render.changes(result.changes, _title(ctx, apply))
-        render.summary(result.counts(), applied=apply)
+        # "absent": a resource ecspipe would delete if it were there (say, its own
+        # notification key once notify.sns_topic_arn is given); nothing to show.
+        render.changes([c for c in result.changes if c.action != "absent"], _title(ctx, apply))
+        render.summary(_shown_counts(result), applied=apply)
     if ctx.outputs.connection_status == "PENDING":
         _action_required(ctx)
         if apply:
@@ -362,8 +368,9 @@ def _plan_or_up_many(app: App, apply: bool, output: str, adopt: bool,
         totals: dict[str, int] = {}
         for r in done:
             assert r.ctx is not None and r.result is not None
-            render.changes(r.result.changes, _title(r.ctx, apply))
-            for action, count in r.result.counts().items():
+            render.changes([c for c in r.result.changes if c.action != "absent"],
+                           _title(r.ctx, apply))
+            for action, count in _shown_counts(r.result).items():
                 totals[action] = totals.get(action, 0) + count
             render.out("")
         render.out(f"{len(done)} pipelines", style="bold")
