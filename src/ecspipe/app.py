@@ -102,14 +102,23 @@ class App:
 
         return Names.from_config(self.config)
 
+    def check_account(self) -> str:
+        """The caller's account, refused when it is not the config's `account_id`."""
+        from ecspipe.preflight import check_account
+
+        return check_account(self.config, self.aws)
+
     def retrier(self) -> Retrier:
         from ecspipe.retry import Retrier
 
         return Retrier(sleep=self.sleep, clock=self.clock)
 
     def context(self, preflight: bool = True, adopt: bool = False,
-                delete_images: bool = False) -> Context:
-        """Account check and (for plan/up) the ECS preflight: reads only."""
+                delete_images: bool = False, check_caller: bool = True) -> Context:
+        """Account check and (for plan/up) the ECS preflight: reads only.
+
+        `check_caller=False` (read commands whose names need no account): no STS call
+        here; the command runs `App.check_account` itself, with its first reads."""
         from ecspipe.facts import EnvironmentFacts, Outputs
         from ecspipe.names import Names
         from ecspipe.preflight import (
@@ -121,6 +130,7 @@ class App:
         from ecspipe.resources.base import Context
 
         environments: list[EnvironmentFacts] = []
+        account: str | None
         if preflight:
             # The account (STS) and the services (ECS) are read at the same time, and
             # the planning modules are imported while those requests are in flight.
@@ -139,8 +149,10 @@ class App:
                 account = account_check.result()
             check_placement(self.config, account)
             check_references(self.config, account)
-        else:
+        elif check_caller:
             account = check_account(self.config, self.aws)
+        else:
+            account = self.config.account_id
         return Context(
             config=self.config,
             names=Names.from_config(self.config, account),

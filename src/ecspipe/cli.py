@@ -81,7 +81,7 @@ def complete_environments(ctx: click.Context, param: click.Parameter,
                           incomplete: str) -> list[str]:
     """Shell completion of environment names: `environments[].name` of the config given
     by -c (or ECSPIPE_CONFIG, or ./ecspipe.yaml), read as raw YAML. Silent on any
-    problem: a completion never prints an error. For the --env options to come."""
+    problem: a completion never prints an error (`approve --env`, `release --until`)."""
     try:
         import yaml
 
@@ -162,7 +162,8 @@ def cli() -> None:
     """Give an existing Amazon ECS service a production CI/CD pipeline in one command.
 
     GitHub connection -> CodeBuild (docker build, test, push a unique tag to ECR)
-    -> ECS rolling deploy, triggered by pushes to one branch.
+    -> ECS rolling deploy, triggered by pushes to one branch; optionally through
+    several environments (staging, an approval, production), one image for all.
     """
 
 
@@ -417,17 +418,19 @@ def up(app: App, output: str, dry_run: bool, adopt: bool, wait_connection: bool,
               help="How many executions to show.")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 def status(app: App, output: str, limit: int, watch: bool) -> None:
-    """Show executions, stage states and what the service runs."""
+    """Show executions, stages and what each environment runs."""
     from ecspipe import render
     from ecspipe.status import collect
 
-    ctx = app.context(preflight=False)
+    ctx = app.context(preflight=False, check_caller=False)
+    check: Callable[[], object] | None = app.check_account  # once, with the first reads
     while True:
-        data = collect(ctx, limit)
+        data = collect(ctx, limit, check_account=check)
+        check = None
         if output == "json":
             render.emit_json(data)
         else:
-            render.status(data)
+            render.status({**data, "approve_command": _approve_command(app)})
         if not watch:
             return
         app.sleep(5.0)
@@ -435,20 +438,36 @@ def status(app: App, output: str, limit: int, watch: bool) -> None:
             render.out("")
 
 
+def _approve_command(app: App) -> Callable[[str], str]:
+    """The exact `ecspipe approve` command for an environment of this config."""
+    import shlex
+
+    config = "" if app.config_path == "ecspipe.yaml" else f" -c {shlex.quote(app.config_path)}"
+    return lambda env: f"ecspipe approve --env {env}{config}"
+
+
 @cli.command()
 @common_options
 @output_option
 @click.option("--commit", default=None, help="Start on this commit SHA instead of the branch head.")
 @click.option("--wait", is_flag=True, help="Follow the execution until it ends.")
+@click.option("--until", "until", default=None, metavar="ENV", shell_complete=complete_environments,
+              help="With --wait: end successfully once this environment is deployed and "
+              "verified.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds to wait with --wait.")
-def release(app: App, output: str, commit: str | None, wait: bool, timeout: float) -> None:
+def release(app: App, output: str, commit: str | None, wait: bool, until: str | None,
+            timeout: float) -> None:
     """Start the pipeline ("Release change"); --wait follows it."""
     from ecspipe import release as core
     from ecspipe import render
+    from ecspipe.errors import UserError
 
-    ctx = app.context(preflight=False)
-    execution_id, pipeline = core.start(ctx, commit)
+    if until and not wait:
+        raise UserError("--until works with --wait", hint="ecspipe release --wait --until ENV")
+    ctx = app.context(preflight=False, check_caller=False)
+    target = core.until_target(ctx, until)
+    execution_id, pipeline = core.start(ctx, commit, check_account=app.check_account)
     if output == "text":
         render.out(f"started execution {execution_id}", style="bold")
         render.out(f"  {ctx.names.pipeline_console_url}", style="dim")
@@ -457,10 +476,10 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
             render.emit_json({"execution_id": execution_id,
                               "console_url": ctx.names.pipeline_console_url})
         return
-    follower = render.Follower(stderr=output == "json")
+    follower = render.Follower(stderr=output == "json", approve_command=_approve_command(app))
     try:
         result = core.follow(ctx, execution_id, pipeline, timeout, app.sleep, app.clock,
-                             on_update=follower)
+                             on_update=follower, until=target)
     finally:
         follower.close()
     if output == "json":
@@ -468,6 +487,47 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
     else:
         render.outcome(result)
     core.raise_for(result)
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--env", "env", default=None, metavar="NAME", shell_complete=complete_environments,
+              help="The environment whose approval to answer (default: the only one waiting).")
+@click.option("--reject", is_flag=True, help="Reject: the execution stops, the environment "
+              "keeps what it runs.")
+@click.option("--comment", default=None, metavar="TEXT",
+              help="The approval's summary, shown in the console and to `release --wait` "
+              "(at most 512 characters).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def approve(app: App, output: str, env: str | None, reject: bool, comment: str | None,
+            yes: bool) -> None:
+    """Answer a waiting approval; shows what it promotes."""
+    from ecspipe import approve as core
+    from ecspipe import render
+    from ecspipe.errors import UserError
+
+    core.check_comment(comment)
+    ctx = app.context(preflight=False, check_caller=False)
+    pending = core.find(ctx, env, check_account=app.check_account)
+    verb = "reject" if reject else "approve"
+    if output == "text":
+        render.approval(pending)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"refusing to {verb} without confirmation (no terminal)",
+                            hint="pass --yes to confirm non-interactively")
+        question = (f"{verb.capitalize()} deploying execution {pending.execution['id'][:8]} "
+                    f"to {pending.env}?" if not reject else
+                    f"Reject execution {pending.execution['id'][:8]} for {pending.env}?")
+        if not click.confirm(question, default=False, err=True):
+            render.err("nothing answered", style="yellow")
+            return
+    result = core.answer(ctx, pending, approve=not reject, comment=comment)
+    if output == "json":
+        render.emit_json({**result, "pending": pending.to_json()})
+    else:
+        render.answered(result)
 
 
 def _confirm_deletion(yes: bool) -> bool:

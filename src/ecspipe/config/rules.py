@@ -475,7 +475,7 @@ def looks_secret(name: str) -> bool:
 
 # At most 10 environments: with approvals that is 22 stages (CodePipeline allows 2-50,
 # "Quotas in AWS CodePipeline"), and the pipeline role's policy at 10 environments is
-# 4,909 of IAM's 10,240 characters (tests/unit/test_environments.py measures it),
+# 4,909 of IAM's 10,240 characters (tests/unit/test_environment_builders.py measures it),
 # leaving room for issue 13's gates. Beyond that, a second pipeline reads better.
 MAX_ENVIRONMENTS = 10
 ENVIRONMENT_NAME_MAX = 20
