@@ -315,3 +315,32 @@ def test_an_approval_answered_meanwhile_is_a_clear_user_error(promoted, ecspipe,
     assert result.code == 2, result
     # PutApprovalResult: ApprovalAlreadyCompleted (or InvalidApprovalToken once expired).
     assert "the approval for production was already approved or rejected" in result.err
+
+
+def test_status_shows_production_behind_and_the_approval_waiting_for_it(promoted, ecspipe,
+                                                                       clock):
+    started = ecspipe("release", "-c", promoted)
+    execution = re.search(r"started execution ([0-9a-f-]{36})", started.out).group(1)
+    advance_until(clock, lambda: pending(execution) is not None)
+    data = ecspipe("status", "-c", promoted, "-o", "json").json()
+    envs = {e["name"]: e for e in data["environments"]}
+    commit = data["executions"][0]["commit"]
+    assert envs["staging"]["behind"] == [] and envs["staging"]["commit"] == commit
+    assert envs["staging"]["approval"] is None
+    # Every build production does not run yet, newest first: this one, and the first
+    # execution (its approval was rejected).
+    behind = envs["production"]["behind"]
+    assert [b["execution_id"] for b in behind][:1] == [execution] and len(behind) == 2
+    assert behind[0]["commit"] == commit
+    assert envs["production"]["commit"] == "0a1b2c3"  # the seed's image: not built here
+    approval = envs["production"]["approval"]
+    assert approval["status"] == "InProgress" and approval["execution_id"] == execution
+    assert approval["requested_at"]
+
+    text = ecspipe("status", "-c", promoted)
+    assert text.code == 0, text
+    assert re.search(r"^  production\s+demo-cluster/demo-web-service: 2/2 running", text.out,
+                     re.M), text
+    assert f"2 executions behind: {commit[:7]} 'Update demo-app" in text.out
+    assert "approval waiting since " in text.out
+    assert f"ecspipe approve --env production -c {promoted}" in text.out
