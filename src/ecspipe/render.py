@@ -290,6 +290,9 @@ def status(data: dict) -> None:
             if action["error"]:
                 out(f"    {action['name']}: {action['error']}", style="red")
     out("")
+    if data.get("notifications"):
+        notifications(data["notifications"])
+        out("")
     if any(e["name"] for e in data.get("environments", [])):
         environments(data["environments"], data.get("approve_command"))
         return
@@ -343,6 +346,23 @@ def _behind(items: list[dict]) -> str:
     more = f", and {len(items) - 3} more" if len(items) > 3 else ""
     word = "execution" if len(items) == 1 else "executions"
     return f"{len(items)} {word} behind: {shown}{more}"
+
+
+def notifications(n: dict) -> None:
+    """`status`: the notification rule, its topic, and who is subscribed."""
+    if not n["rule"]:
+        out("notify     no notification rule on the pipeline yet: `ecspipe up` makes it",
+            style="yellow")
+        return
+    reach = n["target_status"] or "-"
+    out(f"notify     {', '.join(n['events'])} -> {n['topic']} ({n['status']}, topic {reach})",
+        style="bold" if reach == "ACTIVE" else "bold yellow")
+    for s in n["subscriptions"] or []:
+        if s["confirmed"]:
+            out(f"           {s['endpoint']}: subscribed")
+        else:
+            out(f"           {s['endpoint']}: pending: the recipient must follow the link in "
+                "the confirmation email SNS sent", style="yellow")
 
 
 def environments(items: list[dict], approve_command: Any = None) -> None:

@@ -402,8 +402,60 @@ def environment_view(names: Names, target: Target, service: ServiceState,
     }
 
 
+def notifications(ctx: Context, names: Names) -> dict | None:
+    """The notification rule and the topic's email subscriptions (pending ones say so), or
+    None without `notify:`. Two requests for the rule: listing by the pipeline's ARN,
+    then describing what is listed (its name says it is ecspipe's)."""
+    from ecspipe.resources.notification_topic import _emails, _pending
+
+    notify = ctx.config.notify
+    if notify is None:
+        return None
+    topic = notify.sns_topic_arn or names.notification_topic_arn
+    api = ctx.aws.client("codestar-notifications")
+
+    def rule() -> dict | None:
+        listed = api.list_notification_rules(
+            Filters=[{"Name": "RESOURCE", "Value": names.pipeline_arn}]).get(
+            "NotificationRules", [])
+        for described in together(*[
+                (lambda arn: lambda: api.describe_notification_rule(Arn=arn))(r["Arn"])
+                for r in listed]):
+            if described.get("Name") == names.notification_rule:
+                return dict(described)
+        return None
+
+    def subscriptions() -> list[dict] | None:
+        if notify.sns_topic_arn:
+            return None  # the user's topic: its subscriptions are theirs
+        try:
+            emails = _emails(ctx.aws.client("sns"), topic)
+        except Exception as exc:
+            if is_error(exc, "NotFound", "NotFoundException"):
+                return []
+            raise
+        return [{"endpoint": e, "confirmed": not _pending(arn)} for e, arn in sorted(
+            emails.items())]
+
+    found, emails = together(rule, subscriptions)
+    target: dict = next((t for t in (found or {}).get("Targets", [])
+                   if t.get("TargetAddress") == topic), {})
+    return {
+        "rule": names.notification_rule if found else None,
+        "status": (found or {}).get("Status"),
+        "events": list(notify.events),
+        "topic": topic,
+        "target_status": target.get("TargetStatus"),
+        "subscriptions": emails,
+    }
+
+
 def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None = None) -> dict:
-    """Everything `status` shows, as one JSON-ready dict, in two rounds of reads."""
+    """Everything `status` shows, as one JSON-ready dict, in two rounds of reads (the
+    notification rule, with `notify:`, needs a third when the config has no account_id:
+    its listing needs the pipeline's ARN, so the caller's account)."""
+    from dataclasses import replace
+
     targets = ctx.config.targets
     first = together(
         check_account or (lambda: None),
@@ -413,17 +465,19 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
         lambda: built(ctx),
         *describe_services(ctx, targets),
     )
-    _, pipeline, state, history, builds, *parts = first
+    account, pipeline, state, history, builds, *parts = first
+    names = replace(ctx.names, account_id=account) if isinstance(account, str) else ctx.names
     found: dict = {}
     for part in parts:
         found.update(part)
     services = [found.get((t.service.cluster_name, t.service.service_name)) for t in targets]
     source = source_config(pipeline)
     arn = source.get("ConnectionArn")
-    status, definitions = together(
+    status, definitions, notified = together(
         lambda: connection_status(ctx, arn),
         lambda: task_definitions(ctx, [a for s in services if s
                                        for a in [running_task_definition(s)] if a]),
+        lambda: notifications(ctx, names),
     )
     states = [service_view(t, s, definitions) for t, s in zip(targets, services, strict=True)]
     runs = history[:limit]
@@ -461,5 +515,6 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
             "events": last.events,
         },
         "environments": environments,
+        "notifications": notified,
     }
     return data

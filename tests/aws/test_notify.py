@@ -292,3 +292,17 @@ def test_down_keeps_a_same_name_topic_and_key_ecspipe_did_not_create(seeded, ecs
     assert down.code == 0, down
     assert boto3.client("sns").list_topics()["Topics"] != []
     assert boto3.client("kms").describe_key(KeyId=ALIAS)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_status_shows_the_rule_its_topic_and_who_is_subscribed(seeded, ecspipe, write_notify):
+    config = write_notify()
+    _up(ecspipe, config)
+    data = ecspipe("status", "-c", config, "-o", "json").json()
+    assert data["notifications"] == {
+        "rule": RULE, "status": "ENABLED", "events": ["failed", "approval"], "topic": TOPIC,
+        "target_status": "ACTIVE",
+        "subscriptions": [{"endpoint": "ops@example.com", "confirmed": True}],
+    }
+    text = ecspipe("status", "-c", config)
+    assert f"notify     failed, approval -> {TOPIC} (ENABLED, topic ACTIVE)" in text.out
+    assert "ops@example.com: subscribed" in text.out
