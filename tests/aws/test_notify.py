@@ -153,10 +153,18 @@ def test_the_chosen_events_are_published_to_the_topic_and_no_others(
     assert message["resources"] == [PIPELINE_ARN]
 
 
+def _confirm(address: str) -> None:
+    """The recipient follows the link in SNS's confirmation email."""
+    from ecspipe.sandbox.sns import confirm
+
+    confirm(ACCOUNT, REGION, TOPIC, address)
+
+
 def test_changing_events_and_addresses_updates_in_place(seeded, ecspipe, write_notify, calls,
                                                         clock):
     _up(ecspipe, write_notify())
     arn = _rule()["Arn"]
+    _confirm("ops@example.com")
     config = write_notify(("events: [failed, approval]", "events: [succeeded]"),
                           ("email: [ops@example.com]", "email: [dev@example.com, lead@example.com]"))
     calls.clear()
@@ -170,6 +178,21 @@ def test_changing_events_and_addresses_updates_in_place(seeded, ecspipe, write_n
     endpoints = sorted(s["Endpoint"] for s in boto3.client("sns").list_subscriptions_by_topic(
         TopicArn=TOPIC)["Subscriptions"])
     assert endpoints == ["dev@example.com", "lead@example.com"]
+
+
+def test_a_pending_subscription_is_said_and_a_removed_pending_one_cannot_be_unsubscribed(
+        seeded, ecspipe, write_notify, calls):
+    _up(ecspipe, write_notify())
+    again = ecspipe("plan", "-c", write_notify())
+    assert "ops@example.com: waiting for the recipient to confirm the subscription" in again.out
+    calls.clear()
+    result = _up(ecspipe, write_notify(("email: [ops@example.com]", "email: [dev@example.com]")))
+    assert "ops@example.com: no longer in notify.email, but its subscription is pending " \
+        "confirmation: SNS cannot unsubscribe it" in result.out
+    assert "Unsubscribe" not in calls.writes and calls.writes.count("Subscribe") == 1
+    endpoints = sorted(s["Endpoint"] for s in boto3.client("sns").list_subscriptions_by_topic(
+        TopicArn=TOPIC)["Subscriptions"])
+    assert endpoints == ["dev@example.com", "ops@example.com"]
 
 
 def _given_topic(policy_statements: list[dict], kms_key: str | None = None) -> str:
@@ -301,8 +324,10 @@ def test_status_shows_the_rule_its_topic_and_who_is_subscribed(seeded, ecspipe, 
     assert data["notifications"] == {
         "rule": RULE, "status": "ENABLED", "events": ["failed", "approval"], "topic": TOPIC,
         "target_status": "ACTIVE",
-        "subscriptions": [{"endpoint": "ops@example.com", "confirmed": True}],
+        "subscriptions": [{"endpoint": "ops@example.com", "confirmed": False}],
     }
     text = ecspipe("status", "-c", config)
     assert f"notify     failed, approval -> {TOPIC} (ENABLED, topic ACTIVE)" in text.out
-    assert "ops@example.com: subscribed" in text.out
+    assert "ops@example.com: pending: the recipient must follow the link" in text.out
+    _confirm("ops@example.com")
+    assert "ops@example.com: subscribed" in ecspipe("status", "-c", config).out
