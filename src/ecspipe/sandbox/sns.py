@@ -31,7 +31,7 @@ def confirm(account_id: str, region: str, topic_arn: str, endpoint: str) -> str:
     for subscription in backend.subscriptions.values():
         if subscription.topic.arn == topic_arn and subscription.endpoint == endpoint:
             if _pending(subscription):
-                del subscription.subscription_arn
+                delattr(subscription, "subscription_arn")
             subscription.confirmed = True
             subscription.attributes["PendingConfirmation"] = "false"
             return str(subscription.arn)
@@ -51,7 +51,7 @@ def install() -> None:
         subscription = original(self, topic_arn, endpoint, protocol)
         if protocol in EMAIL_PROTOCOLS and existing is None:
             # moto's serializer takes SubscriptionArn from this attribute before `arn`.
-            subscription.subscription_arn = PENDING
+            setattr(subscription, "subscription_arn", PENDING)  # noqa: B010
             subscription.confirmed = False
             subscription.attributes["PendingConfirmation"] = "true"
         return subscription
