@@ -280,11 +280,12 @@ def status(data: dict) -> None:
     out("")
     out("stages", style="bold")
     newest = latest["id"] if latest else None
+    width = max([8, *(len(stage["name"]) for stage in data["stages"])])
     for stage in data["stages"]:
         # Each stage shows its own latest run, which may belong to an older execution.
         other = stage["execution_id"] and stage["execution_id"] != newest
         origin = f"  (execution {stage['execution_id'][:8]})" if other else ""
-        out(f"  {stage['name']:<8} {stage['status'] or 'not run'}{origin}",
+        out(f"  {stage['name']:<{width}} {stage['status'] or 'not run'}{origin}",
             style=STATUS_STYLE.get(stage["status"] or ""))
         for action in stage["actions"]:
             if action["error"]:
