@@ -216,40 +216,6 @@ def test_approve_shows_what_it_promotes_and_approves_with_yes(promoted, ecspipe,
     assert stage["actionStates"][0]["latestExecution"]["summary"] == "looks good"
 
 
-def test_approve_without_env_takes_the_only_one_and_json_says_what_was_answered(
-        promoted, ecspipe, clock):
-    ecspipe("release", "-c", promoted)
-    advance_until(clock, lambda: pending() is not None)
-    result = ecspipe("approve", "-c", promoted, "--reject", "--yes", "-o", "json")
-    assert result.code == 0, result
-    data = result.json()
-    assert (data["environment"], data["status"], data["comment"]) == (
-        "production", "Rejected", "Rejected with ecspipe approve")
-    assert data["pending"]["running"]["image"].endswith(":20261101_120000-0a1b2c3")
-
-
-def test_nothing_pending_is_exit_2_saying_what_the_pipeline_does(promoted, ecspipe, clock):
-    ecspipe("release", "-c", promoted)
-    clock.advance(2)  # in Build
-    result = ecspipe("approve", "-c", promoted, "--yes")
-    assert result.code == 2, result
-    assert re.search(r"no approval is waiting in this pipeline: the latest execution [0-9a-f]{8}"
-                     r" \(commit [0-9a-f]{7}\) is InProgress in stage Build", result.err), result
-
-
-@pytest.mark.parametrize(("args", "needle"), [
-    (("--env", "qa"), "--env qa: no such environment (environments: staging, production)"),
-    (("--env", "staging"), "--env staging: the staging environment has no approval"),
-    (("--comment", "x" * 513), "--comment: at most 512 characters"),
-])
-def test_approve_refuses_what_cannot_be_answered(promoted, ecspipe, calls, args, needle):
-    calls.clear()
-    result = ecspipe("approve", "-c", promoted, "--yes", *args)
-    assert result.code == 2, result
-    assert needle in result.err
-    assert "PutApprovalResult" not in calls.ops
-
-
 def test_approve_of_a_single_service_pipeline_says_there_are_no_approvals(
         seeded, ecspipe, write_config):
     config = write_config()
@@ -296,27 +262,6 @@ def test_with_two_approvals_waiting_approve_lists_them_and_wants_env(
     assert eu.code == 0 and "approved: execution" in eu.out, eu
 
 
-def test_an_approval_answered_meanwhile_is_a_clear_user_error(promoted, ecspipe, clock):
-    ecspipe("release", "-c", promoted)
-    advance_until(clock, lambda: pending() is not None)
-    from ecspipe import approve as core
-
-    real = core.answer
-
-    def answered_first(ctx, found, approve, comment):
-        answer("Approved", "someone else")
-        return real(ctx, found, approve, comment)
-
-    core.answer = answered_first
-    try:
-        result = ecspipe("approve", "-c", promoted, "--yes")
-    finally:
-        core.answer = real
-    assert result.code == 2, result
-    # PutApprovalResult: ApprovalAlreadyCompleted (or InvalidApprovalToken once expired).
-    assert "the approval for production was already approved or rejected" in result.err
-
-
 def test_status_shows_production_behind_and_the_approval_waiting_for_it(promoted, ecspipe,
                                                                        clock):
     started = ecspipe("release", "-c", promoted)
@@ -344,3 +289,55 @@ def test_status_shows_production_behind_and_the_approval_waiting_for_it(promoted
     assert f"2 executions behind: {commit[:7]} 'Update demo-app" in text.out
     assert "approval waiting since " in text.out
     assert f"ecspipe approve --env production -c {promoted}" in text.out
+
+
+def test_approve_refuses_what_it_cannot_answer_then_answers_the_only_one_waiting(
+        promoted, ecspipe, clock, calls):
+    # Refused before any AWS call: an unknown environment, one without an approval,
+    # a comment longer than AWS allows.
+    for args, needle in (
+            (("--env", "qa"), "--env qa: no such environment (environments: staging, "
+             "production)"),
+            (("--env", "staging"), "--env staging: the staging environment has no approval"),
+            (("--comment", "x" * 513), "--comment: at most 512 characters")):
+        calls.clear()
+        result = ecspipe("approve", "-c", promoted, "--yes", *args)
+        assert result.code == 2 and needle in result.err, result
+        assert "PutApprovalResult" not in calls.ops
+
+    # Nothing waits: exit 2, saying what the pipeline does.
+    ecspipe("release", "-c", promoted)
+    clock.advance(2)  # in Build
+    result = ecspipe("approve", "-c", promoted, "--yes")
+    assert result.code == 2, result
+    assert re.search(r"no approval is waiting in this pipeline: the latest execution [0-9a-f]{8}"
+                     r" \(commit [0-9a-f]{7}\) is InProgress in stage Build", result.err), result
+
+    # Someone answers between the look and the answer: a clear user error.
+    advance_until(clock, lambda: pending() is not None)
+    from ecspipe import approve as core
+
+    real = core.answer
+
+    def answered_first(ctx, found, approve, comment):
+        answer("Approved", "someone else")
+        return real(ctx, found, approve, comment)
+
+    core.answer = answered_first
+    try:
+        raced = ecspipe("approve", "-c", promoted, "--yes")
+    finally:
+        core.answer = real
+    assert raced.code == 2, raced
+    # PutApprovalResult: ApprovalAlreadyCompleted (or InvalidApprovalToken once expired).
+    assert "the approval for production was already approved or rejected" in raced.err
+
+    # Without --env: the only one waiting; JSON says what was answered.
+    ecspipe("release", "-c", promoted)
+    advance_until(clock, lambda: pending() is not None)
+    result = ecspipe("approve", "-c", promoted, "--reject", "--yes", "-o", "json")
+    assert result.code == 0, result
+    data = result.json()
+    assert (data["environment"], data["status"], data["comment"]) == (
+        "production", "Rejected", "Rejected with ecspipe approve")
+    assert data["pending"]["execution"]["id"] == data["execution_id"]

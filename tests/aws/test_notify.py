@@ -240,12 +240,13 @@ def test_a_given_topic_is_used_never_modified_and_kept_by_down(seeded, ecspipe, 
         "NotificationRules"] == []
 
 
-def test_a_given_topic_codestar_may_not_publish_to_is_refused_with_the_statement_to_add(
+def test_a_given_topic_codestar_may_not_publish_to_or_whose_key_it_may_not_use_is_refused(
         seeded, ecspipe, write_notify, calls):
-    arn = _given_topic([{"Sid": "Owner", "Effect": "Allow",
-                         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                         "Action": "sns:Publish",
-                         "Resource": f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"}])
+    arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"
+    owner_only = {"Sid": "Owner", "Effect": "Allow",
+                  "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                  "Action": "sns:Publish", "Resource": arn}
+    _given_topic([owner_only])
     calls.clear()
     result = ecspipe("up", "-c", _given(write_notify, arn))
     assert result.code == 2, result
@@ -253,24 +254,21 @@ def test_a_given_topic_codestar_may_not_publish_to_is_refused_with_the_statement
     assert '"Principal": {"Service": "codestar-notifications.amazonaws.com"}' in result.err
     assert calls.writes == []
 
-
-@pytest.mark.parametrize("key", ["aws-managed", "without-statement"])
-def test_a_given_topic_whose_key_codestar_may_not_use_is_refused(seeded, ecspipe, write_notify,
-                                                                 calls, key):
-    if key == "aws-managed":
-        kms_key = "alias/aws/sns"
-    else:
-        kms_key = boto3.client("kms").create_key(Policy=json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                "Action": "kms:*", "Resource": "*"}]}))["KeyMetadata"]["Arn"]
-    arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-alerts"
-    arn = _given_topic([_codestar_may_publish(arn)], kms_key)
-    calls.clear()
-    result = ecspipe("up", "-c", _given(write_notify, arn))
-    assert result.code == 2, result
-    assert "CodeStar Notifications" in result.err and "kms:ViaService" in result.err
-    assert calls.writes == []
+    admin_only = boto3.client("kms").create_key(Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*", "Resource": "*"}]}))["KeyMetadata"]["Arn"]
+    sns = boto3.client("sns")
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(
+        {"Version": "2012-10-17", "Statement": [_codestar_may_publish(arn)]}))
+    for key in ("alias/aws/sns", admin_only):
+        sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId",
+                                 AttributeValue=key)
+        calls.clear()
+        result = ecspipe("up", "-c", _given(write_notify, arn))
+        assert result.code == 2, result
+        assert "CodeStar Notifications" in result.err and "kms:ViaService" in result.err
+        assert calls.writes == []
 
 
 def test_switching_to_a_given_topic_deletes_ecspipes_own_topic_and_key(seeded, ecspipe,
