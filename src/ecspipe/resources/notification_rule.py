@@ -107,11 +107,13 @@ class NotificationRule:
                         "another `name`",
                     ) from exc
                 if is_error(exc, "ConfigurationException"):
+                    first_use = "service-linked role" in str(exc)
                     raise UserError(
                         f"CodeStar Notifications refused the rule: {exc}",
                         hint="on first use in an account its service-linked role "
                         "(AWSServiceRoleForCodeStarNotifications) can take up to 15 minutes "
-                        "to exist: run `ecspipe up` again later",
+                        "to exist: run `ecspipe up` again later" if first_use else
+                        "check notify: (the topic, its policy and its key)",
                     ) from exc
                 raise
             return
