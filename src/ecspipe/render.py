@@ -442,26 +442,30 @@ class Follower:
         self.said: set[tuple[str, ...]] = set()
         self.approve_command = approve_command or (lambda env: f"ecspipe approve --env {env}")
 
-    def _waits(self, snap: Any) -> list[str]:
-        """The notices this snapshot brings that were not said yet."""
+    def _notices(self, snap: Any) -> list[tuple[tuple[str, ...], str]]:
+        """What this execution waits for now, each with a key (to say it once)."""
         notices = []
         env = getattr(snap, "approval", None)
-        if env and ("approval", env) not in self.said:
-            self.said.add(("approval", env))
-            notices.append(f"waiting for approval to deploy to {env}: "
-                           f"{self.approve_command(env)} (or --reject)")
+        if env:
+            notices.append((("approval", env), f"waiting for approval to deploy to {env}: "
+                            f"{self.approve_command(env)} (or --reject)"))
         held = getattr(snap, "held_by", None)
         # Waiting for a stage another execution is in is ordinary; it is said only when
         # that one waits for a person.
-        if held and held.get("approval") and \
-                ("held", held["stage"], held["execution_id"]) not in self.said:
-            self.said.add(("held", held["stage"], held["execution_id"]))
-            notices.append(
+        if held and held.get("approval"):
+            notices.append((
+                ("held", held["stage"], held["execution_id"]),
                 f"waiting to enter {held['stage']}: older execution {held['execution_id'][:8]} "
                 f"is in it, waiting for approval to deploy to {held['approval']} "
                 f"({self.approve_command(held['approval'])} answers that one; this execution "
-                "asks next)")
+                "asks next)"))
         return notices
+
+    def _waits(self, snap: Any) -> list[str]:
+        """The notices of this snapshot not said yet (plain lines say each once)."""
+        fresh = [(key, text) for key, text in self._notices(snap) if key not in self.said]
+        self.said.update(key for key, _ in fresh)
+        return [text for _, text in fresh]
 
     def __call__(self, snap: Any) -> None:
         if self.console.is_terminal:
@@ -470,9 +474,8 @@ class Follower:
             if self.live is None:
                 self.live = Live(console=self.console, refresh_per_second=4, transient=False)
                 self.live.start()
-            notices = self._waits(snap)
-            if notices:
-                self.notices = notices
+            # The live view shows what it waits for now, under the table.
+            self.notices = [text for _, text in self._notices(snap)]
             self.live.update(self._view(snap))
             return
         import time
@@ -505,7 +508,8 @@ class Follower:
         table = self._table(snap)
         if not self.notices:
             return table
-        return Group(table, *(Text(literal(n), style="bold yellow") for n in self.notices))
+        return Group(table, *(Text(literal(n), style="bold yellow", overflow="fold")
+                              for n in self.notices))
 
     def _table(self, snap: Any) -> Any:
         from rich.table import Table
