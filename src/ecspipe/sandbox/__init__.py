@@ -14,6 +14,8 @@ read (see reference/aws-facts.md section 6):
   actions.py       what Source and ECS deploy actions do when they run
   builds.py        what a CodeBuild action does: build record, log, image in ECR
   ecs.py           service deployments that roll out (or roll back)
+  ecs_deployments.py  service deployments as records: ROLLING, BLUE_GREEN, LINEAR, CANARY
+  ecs_deployments_api.py  List/Describe/Continue/StopServiceDeployment(s), revisions
   conditions.py    stage conditions: deployment windows, alarm-watched bakes
   notifications.py CodeStar Notifications rules, publishing pipeline events to SNS
   ecr.py           DescribeImages pages (maxResults, nextToken)
@@ -67,6 +69,7 @@ def install() -> None:
         connections,
         ecr,
         ecs,
+        ecs_deployments_api,
         iam,
         notifications,
         protocol,
@@ -81,6 +84,7 @@ def install() -> None:
     codebuild.install()
     codepipeline.install()
     ecs.install()
+    ecs_deployments_api.install()
     notifications.install()
     ecr.install()
     iam.install()

@@ -11,7 +11,9 @@ fails with) and an abandon (a stop request):
   Build   (CodeBuild): builds.py.
   Deploy  (ECS) registers a task definition revision with the built image and
           starts an ECS deployment (see ecs.py), which completes or rolls back
-          (`settings.SETTINGS.rollback`).
+          (`settings.SETTINGS.rollback`). A rolling update ends the action after
+          its rollout; a blue/green, linear or canary one (ecs_deployments.py)
+          when the service deployment ends, or fails it at DeploymentTimeout.
 
 The Source check of the connection happens when the stage is entered, reading
 the connection's status at that time (for a new execution, that is the
@@ -30,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ecspipe.sandbox import ecs as ecs_sim
+from ecspipe.sandbox import ecs_deployments
 from ecspipe.sandbox.settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -68,11 +71,19 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class NotYet(Exception):
+    """Raised by finish(): what the action waits for has not happened; ask again at due_at()."""
+
+
 class ActionSimulator:
     """Default behaviour: succeed at the end of the stage (or fail if injected)."""
 
     def start(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
         pass
+
+    def due_at(self, ex: SimulatedExecution, run: ActionRun) -> float | None:
+        """When finish() is next due (asked again whenever the simulation advances)."""
+        return run.ends_at
 
     def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
         if run.data.get("error"):
@@ -219,6 +230,13 @@ class EcsDeploySimulator(ActionSimulator):
                 )
                 return
             by_name[entry["name"]]["image"] = entry["imageUri"]
+        minutes = _deployment_timeout(cfg.get("DeploymentTimeout"))
+        if minutes is None:
+            run.data["error"] = {
+                "code": "ConfigurationError",
+                "message": f"DeploymentTimeout {cfg.get('DeploymentTimeout')!r} is not valid: "
+                "give a whole number of minutes from 1 to 60."}
+            return
         revision = _register_copy(backend, current, containers)
         fail = run.data["inject_failure"]
         deployment = ecs_sim.deploy(
@@ -231,6 +249,11 @@ class EcsDeploySimulator(ActionSimulator):
             rollback=SETTINGS.rollback or fail,
         )
         run.data.update(cluster=cluster, service=name, deployment_id=deployment["id"], fail=fail)
+        if ecs_deployments.is_managed(service):
+            # Blue/green, linear, canary: the action waits for the service deployment
+            # itself, at most DeploymentTimeout minutes.
+            run.data.update(managed=True, minutes=minutes, deadline=now + minutes * 60.0,
+                            service_deployment=service.current_service_deployment)
         # The action waits for the rollout (or for the circuit breaker to trip).
         run.ends_at = max(run.ends_at or now, now + ecs_sim.rollout_seconds())
         run.external_id = deployment["id"]
@@ -239,6 +262,18 @@ class EcsDeploySimulator(ActionSimulator):
             f"/deployments?region={ex.region}"
         )
 
+    def due_at(self, ex: SimulatedExecution, run: ActionRun) -> float | None:
+        if not run.data.get("managed"):
+            return run.ends_at
+        try:
+            service = ecs_sim.find_service(
+                ex.account_id, ex.region, run.data["cluster"], run.data["service"])
+        except Exception:  # noqa: BLE001 - the service was deleted: end now
+            return run.start_time
+        change = ecs_deployments.next_change(service, run.data["service_deployment"])
+        deadline = run.data["deadline"]
+        return deadline if change is None else min(change, deadline)
+
     def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
         if run.data.get("error"):
             return run.data["error"]
@@ -246,6 +281,8 @@ class EcsDeploySimulator(ActionSimulator):
             ex.account_id, ex.region, run.data["cluster"], run.data["service"]
         )
         ecs_sim.advance_service(service, now)
+        if run.data.get("managed"):
+            return self._managed_outcome(service, run, now)
         if run.data["fail"]:
             return _job_failed(
                 f"Deployment {run.data['deployment_id']} failed: {ecs_sim.CIRCUIT_BREAKER_REASON}"
@@ -254,6 +291,47 @@ class EcsDeploySimulator(ActionSimulator):
         # the action succeeds: the well-known gap between CodePipeline and the
         # circuit breaker, reproduced on purpose.
         return None
+
+
+    def _managed_outcome(self, service: Any, run: ActionRun, now: float) -> dict | None:
+        """The action ends with the service deployment, or fails at DeploymentTimeout.
+
+        What AWS's ECS action says when its timeout passes is not documented; the
+        message here names the deployment, its status, stage and any pause.
+        """
+        arn = run.data["service_deployment"]
+        record = ecs_deployments.find_record(service, arn)
+        if record is None:
+            return _job_failed(f"The service deployment {arn} no longer exists.")
+        if not record.running and (record.finished or now) <= now:
+            if record.status == ecs_deployments.SUCCESSFUL:
+                return None
+            return _job_failed(f"The Amazon ECS service deployment {arn} ended "
+                               f"{record.status}: {record.status_reason or 'no reason given'}")
+        if now < run.data["deadline"]:
+            raise NotYet
+        hook = record.awaiting()
+        waiting = f", waiting at PAUSE hook {hook.hook_id}" if hook else ""
+        return _job_failed(
+            f"The Amazon ECS deployment did not finish within the DeploymentTimeout of "
+            f"{run.data['minutes']} minutes: service deployment {arn} is {record.status} at "
+            f"lifecycle stage {record.stage}{waiting}.")
+
+
+# "Amazon Elastic Container Service deploy action reference": DeploymentTimeout is in
+# minutes, "configurable up to the maximum default timeout for this action", which
+# "Quotas in AWS CodePipeline" gives as one hour.
+DEPLOYMENT_TIMEOUT_MINUTES = 60
+
+
+def _deployment_timeout(value: str | None) -> int | None:
+    if value is None or value == "":
+        return DEPLOYMENT_TIMEOUT_MINUTES
+    try:
+        minutes = int(str(value))
+    except ValueError:
+        return None
+    return minutes if 1 <= minutes <= DEPLOYMENT_TIMEOUT_MINUTES else None
 
 
 def _register_copy(backend: Any, current: Any, containers: list[dict[str, Any]]) -> Any:
@@ -277,3 +355,4 @@ def _register_copy(backend: Any, current: Any, containers: list[dict[str, Any]])
         pid_mode=current.pid_mode,
         ephemeral_storage=current.ephemeral_storage,
     )
+
