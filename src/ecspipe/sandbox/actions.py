@@ -1,4 +1,4 @@
-"""What a pipeline action does when the sandbox runs it: Source and ECS deploy.
+"""What a pipeline action does when the sandbox runs it: Source, ECS and CodeDeployToECS.
 
 Actions are recognised by category and provider, never by stage name; other
 providers simply succeed. Each simulator has a start (when its stage is
@@ -14,6 +14,10 @@ fails with) and an abandon (a stop request):
           (`settings.SETTINGS.rollback`). A rolling update ends the action after
           its rollout; a blue/green, linear or canary one (ecs_deployments.py)
           when the service deployment ends, or fails it at DeploymentTimeout.
+  Deploy  (CodeDeployToECS) registers the task definition of the build's
+          taskdef.json with the image of imageDetail.json, and creates a
+          CodeDeploy deployment from appspec.yaml (see codedeploy.py); it ends
+          when the deployment does.
 
 The Source check of the connection happens when the stage is entered, reading
 the connection's status at that time (for a new execution, that is the
@@ -24,6 +28,7 @@ execution, not S3 objects.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import uuid
@@ -356,3 +361,195 @@ def _register_copy(backend: Any, current: Any, containers: list[dict[str, Any]])
         ephemeral_storage=current.ephemeral_storage,
     )
 
+
+# "Quotas in AWS CodePipeline": the CodeDeploy ECS (blue/green) action times out after 5 days.
+CODEDEPLOY_ACTION_SECONDS = 5 * 24 * 3600.0
+_IMAGE_SLOTS = range(1, 5)  # "Image<Number>ArtifactName ... 1 through 4"
+
+
+def _config_error(message: str) -> dict[str, str]:
+    # The console's "Invalid action configuration": errorDetails code ConfigurationError.
+    return {"code": "ConfigurationError", "message": message}
+
+
+class CodeDeployToEcsSimulator(ActionSimulator):
+    """The "Amazon ECS (Blue/Green)" action (provider CodeDeployToECS).
+
+    After "Amazon Elastic Container Service and CodeDeploy blue-green deploy action
+    reference" (CodePipeline User Guide): reads TaskDefinitionTemplatePath (default
+    taskdef.json) from TaskDefinitionTemplateArtifact, AppSpecTemplatePath (default
+    appspec.yaml) from AppSpecTemplateArtifact, and imageDetail.json from each
+    Image<N>ArtifactName; puts each image's ImageURI where the task definition says
+    `<Image<N>ContainerName>`; registers that task definition; puts its ARN where the
+    AppSpec says `<TASK_DEFINITION>`; creates the deployment; ends when it does.
+
+    The messages for a missing file are AWS's ("Troubleshooting CodePipeline" for the
+    task definition; the console's, as users quote it, for the image file); the
+    others are the sandbox's own.
+    """
+
+    def start(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
+        try:
+            deployment_id = self._deploy(ex, run, now)
+        except _ActionFailed as failed:
+            run.data["error"] = failed.error
+            return
+        run.data.update(deployment_id=deployment_id, deadline=now + CODEDEPLOY_ACTION_SECONDS)
+        run.external_id = deployment_id
+        run.external_url = (f"https://console.aws.amazon.com/codesuite/codedeploy/deployments/"
+                            f"{deployment_id}?region={ex.region}")
+
+    def _deploy(self, ex: SimulatedExecution, run: ActionRun, now: float) -> str:
+        from ecspipe.sandbox import codedeploy
+
+        cfg = run.configuration
+        taskdef_artifact = cfg.get("TaskDefinitionTemplateArtifact", "")
+        taskdef_path = cfg.get("TaskDefinitionTemplatePath") or "taskdef.json"
+        text = _artifact_file(ex, taskdef_artifact, taskdef_path)
+        if text is None:
+            raise _ActionFailed(_config_error(
+                "Exception while trying to read the task definition artifact file from: "
+                f"{taskdef_artifact}."))
+        for n in _IMAGE_SLOTS:
+            image_artifact = cfg.get(f"Image{n}ArtifactName")
+            if not image_artifact:
+                continue
+            placeholder = cfg.get(f"Image{n}ContainerName")
+            if not placeholder:
+                raise _ActionFailed(_config_error(
+                    f"Action configuration is missing 'Image{n}ContainerName' configuration."))
+            uri = _image_uri(_artifact_file(ex, image_artifact, "imageDetail.json"))
+            if uri is None:
+                raise _ActionFailed(_config_error(
+                    "Exception while trying to read the image artifact file from the "
+                    f"artifact: {image_artifact}."))
+            if f"<{placeholder}>" not in text:
+                raise _ActionFailed(_config_error(
+                    f"The task definition file {taskdef_path} has no placeholder "
+                    f"<{placeholder}> (Image{n}ContainerName) to put the image {uri} in."))
+            text = text.replace(f"<{placeholder}>", uri)
+        task_definition = _register_template(ex, taskdef_path, text)
+        appspec_artifact = cfg.get("AppSpecTemplateArtifact", "")
+        appspec_path = cfg.get("AppSpecTemplatePath") or "appspec.yaml"
+        appspec = _artifact_file(ex, appspec_artifact, appspec_path)
+        if appspec is None:
+            raise _ActionFailed(_config_error(
+                "Exception while trying to read the AppSpec artifact file from: "
+                f"{appspec_artifact}."))
+        appspec = appspec.replace("<TASK_DEFINITION>", task_definition)
+        revision = {"revisionType": "AppSpecContent", "appSpecContent": {
+            "content": appspec, "sha256": hashlib.sha256(appspec.encode()).hexdigest()}}
+        try:
+            return codedeploy.create(
+                ex.account_id, ex.region, cfg.get("ApplicationName", ""),
+                cfg.get("DeploymentGroupName", ""), revision,
+                description=f"Deployment by CodePipeline {ex.pipeline_name} ({ex.id})",
+                fail=SETTINGS.rollback or bool(run.data["inject_failure"]), now=now)
+        except Exception as exc:  # noqa: BLE001 - CodeDeploy's refusal is the action's failure
+            raise _ActionFailed(_job_failed(getattr(exc, "message", None) or str(exc))) from None
+
+    def due_at(self, ex: SimulatedExecution, run: ActionRun) -> float | None:
+        if "deployment_id" not in run.data:
+            return run.ends_at
+        from ecspipe.sandbox import codedeploy_ecs
+
+        change = codedeploy_ecs.next_change(ex.account_id, ex.region, run.data["deployment_id"])
+        deadline = run.data["deadline"]
+        return deadline if change is None else min(change, deadline)
+
+    def finish(self, ex: SimulatedExecution, run: ActionRun, now: float) -> dict | None:
+        if run.data.get("error"):
+            return run.data["error"]
+        from ecspipe.sandbox import codedeploy_ecs
+
+        backend = codedeploy_ecs._codedeploy(ex.account_id, ex.region)
+        info = backend.deployments.get(run.data["deployment_id"])
+        dep = codedeploy_ecs.state_of(info) if info is not None else None
+        if dep is None:
+            return _job_failed(f"The deployment {run.data['deployment_id']} no longer exists.")
+        codedeploy_ecs.advance_info(info, now)
+        if not dep.running and (dep.completed or now) <= now:
+            if dep.status == codedeploy_ecs.SUCCEEDED:
+                run.summary = f"Deployment {dep.deployment_id} succeeded."
+                return None
+            reason = (dep.error or {}).get("message") or "no reason given"
+            return _job_failed(f"Deployment {dep.deployment_id} {dep.status.lower()}: {reason}")
+        if now < run.data["deadline"]:
+            raise NotYet
+        return _job_failed(f"The deployment {dep.deployment_id} did not finish within the "
+                           "action's timeout of 5 days.")
+
+
+class _ActionFailed(Exception):
+    def __init__(self, error: dict[str, str]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+def _artifact_file(ex: SimulatedExecution, artifact: str, path: str) -> str | None:
+    """A file of an input artifact as text (the sandbox's artifacts are dicts of files)."""
+    files = ex.artifacts.get(artifact) or {}
+    content = files.get(path)
+    if content is None:
+        return None
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def _image_uri(text: str | None) -> str | None:
+    """imageDetail.json's ImageURI ("Image definitions file reference")."""
+    try:
+        detail = json.loads(text or "")
+    except ValueError:
+        return None
+    uri = detail.get("ImageURI") if isinstance(detail, dict) else None
+    return uri if isinstance(uri, str) and uri else None
+
+
+# RegisterTaskDefinition's members the sandbox's ECS (moto) keeps, by moto's parameter name.
+_REGISTER_MEMBERS = {
+    "containerDefinitions": "container_definitions", "volumes": "volumes",
+    "networkMode": "network_mode", "tags": "tags",
+    "placementConstraints": "placement_constraints",
+    "requiresCompatibilities": "requires_compatibilities", "cpu": "cpu", "memory": "memory",
+    "taskRoleArn": "task_role_arn", "executionRoleArn": "execution_role_arn",
+    "proxyConfiguration": "proxy_configuration",
+    "inferenceAccelerators": "inference_accelerators", "runtimePlatform": "runtime_platform",
+    "ipcMode": "ipc_mode", "pidMode": "pid_mode", "ephemeralStorage": "ephemeral_storage",
+}
+
+
+@functools.cache
+def _register_task_definition_members() -> frozenset[str]:
+    from moto.core.utils import get_service_model
+
+    return frozenset(get_service_model("ecs").operation_model(
+        "RegisterTaskDefinition").input_shape.members)
+
+
+def _register_template(ex: SimulatedExecution, path: str, text: str) -> str:
+    """Register the task definition the template describes; returns its ARN."""
+    try:
+        template = json.loads(text)
+    except ValueError as exc:
+        raise _ActionFailed(_config_error(
+            f"The task definition file {path} is not valid JSON: {exc}")) from None
+    if not isinstance(template, dict):
+        raise _ActionFailed(_config_error(f"The task definition file {path} is not an object."))
+    unknown = sorted(set(template) - _register_task_definition_members())
+    if unknown:
+        raise _ActionFailed(_job_failed(
+            f"The task definition file {path} has fields RegisterTaskDefinition does not "
+            f"accept: {', '.join(unknown)}."))
+    if not template.get("family") or not template.get("containerDefinitions"):
+        raise _ActionFailed(_job_failed(
+            f"The task definition file {path} needs family and containerDefinitions."))
+    backend = ecs_sim._ecs_backend(ex.account_id, ex.region)
+    kwargs = {moto: copy.deepcopy(template[api]) for api, moto in _REGISTER_MEMBERS.items()
+              if api in template and api != "containerDefinitions"}
+    try:
+        registered = backend.register_task_definition(
+            template["family"], copy.deepcopy(template["containerDefinitions"]), **kwargs)
+    except Exception as exc:  # noqa: BLE001 - ECS's refusal (ClientException...)
+        raise _ActionFailed(_job_failed(
+            f"RegisterTaskDefinition failed: {getattr(exc, 'message', None) or exc}")) from None
+    return str(registered.arn)

@@ -295,6 +295,9 @@ def advance_service(service: Any, now: float) -> None:
     """Apply every rollout transition of `service` that is due by `now`."""
     with _lock:
         _service_deployments().advance_managed(service, now)
+        from ecspipe.sandbox import codedeploy_ecs
+
+        codedeploy_ecs.advance_service(service, now)  # a CODE_DEPLOY service's task sets
         while True:
             rollout = _rollout(service)
             if rollout is None or rollout.settles_at > now:

@@ -58,6 +58,7 @@ from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox.actions import (
     ActionSimulator,
     ApprovalSimulator,
+    CodeDeployToEcsSimulator,
     EcsDeploySimulator,
     NotYet,
     SourceRevision,
@@ -934,6 +935,7 @@ _SOURCE = SourceSimulator()
 SIMULATORS: dict[str, ActionSimulator] = {
     "CodeBuild": BuildSimulator(),
     "ECS": EcsDeploySimulator(),
+    "CodeDeployToECS": CodeDeployToEcsSimulator(),
     "Manual": ApprovalSimulator(),
 }
 
