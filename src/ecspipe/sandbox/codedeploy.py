@@ -41,9 +41,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.codedeploy.exceptions import CodeDeployException
-
 from ecspipe.sandbox import codedeploy_ecs as cde
+from ecspipe.sandbox.errors import AwsJsonError
 from ecspipe.sandbox.settings import SETTINGS
 
 _MARK = "__ecspipe_codedeploy__"
@@ -51,50 +50,43 @@ MAX_TARGETS = 25  # BatchGetDeploymentTargets: "The maximum number of targets ..
 _local = threading.local()
 
 
-class _Error(CodeDeployException):
-    code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(type(self).__name__, message)
-
-
-class DeploymentLimitExceededException(_Error):
+class DeploymentLimitExceededException(AwsJsonError):
     pass
 
 
-class DeploymentAlreadyCompletedException(_Error):
+class DeploymentAlreadyCompletedException(AwsJsonError):
     pass
 
 
-class DeploymentIsNotInReadyStateException(_Error):
+class DeploymentIsNotInReadyStateException(AwsJsonError):
     pass
 
 
-class InvalidDeploymentWaitTypeException(_Error):
+class InvalidDeploymentWaitTypeException(AwsJsonError):
     pass
 
 
-class UnsupportedActionForDeploymentTypeException(_Error):
+class UnsupportedActionForDeploymentTypeException(AwsJsonError):
     pass
 
 
-class DeploymentConfigDoesNotExistException(_Error):
+class DeploymentConfigDoesNotExistException(AwsJsonError):
     pass
 
 
-class DeploymentTargetDoesNotExistException(_Error):
+class DeploymentTargetDoesNotExistException(AwsJsonError):
     pass
 
 
-class DeploymentTargetListSizeExceededException(_Error):
+class DeploymentTargetListSizeExceededException(AwsJsonError):
     pass
 
 
-class RevisionRequiredException(_Error):
+class RevisionRequiredException(AwsJsonError):
     pass
 
 
-class DeploymentIdRequiredException(_Error):
+class DeploymentIdRequiredException(AwsJsonError):
     pass
 
 
