@@ -230,20 +230,18 @@ def test_replacement_tasks_that_fail_to_start_fail_the_deployment_and_roll_back(
     assert [s["status"] for s in service(ecs)["taskSets"]] == ["PRIMARY"]
 
 
-@pytest.mark.parametrize(("content", "error"), [
-    ("{not yaml: [", "INVALID_REVISION"),
-    ("version: 0.0\nResources: []\n", "INVALID_REVISION"),
-    (appspec("arn:aws:ecs:us-east-1:123456789012:task-definition/nope:9"), "INVALID_REVISION"),
-    (None, "ECS_UPDATE_ERROR"),
-])
-def test_an_appspec_that_cannot_deploy_fails_the_deployment_with_its_reason(cd, ecs, content,
-                                                                             error):
-    content = content or appspec(register(ecs), container="sidecar")
+def test_an_appspec_that_cannot_deploy_fails_the_deployment_with_its_reason(cd, ecs):
+    cases = [("{not yaml: [", "INVALID_REVISION"),
+             ("version: 0.0\nResources: []\n", "INVALID_REVISION"),
+             (appspec("arn:aws:ecs:us-east-1:123456789012:task-definition/nope:9"),
+              "INVALID_REVISION"),
+             (appspec(register(ecs), container="sidecar"), "ECS_UPDATE_ERROR"),
+             (appspec(register(ecs), port=9999), "ECS_UPDATE_ERROR")]
 
-    failed = deployment(cd, deploy(cd, content))
-
-    assert (failed["status"], failed["errorInformation"]["code"]) == ("Failed", error)
-    assert failed["errorInformation"]["message"]
+    for content, error in cases:  # each fails at once, so the next may start
+        failed = deployment(cd, deploy(cd, content))
+        assert (failed["status"], failed["errorInformation"]["code"]) == ("Failed", error)
+        assert failed["errorInformation"]["message"]
 
 
 def test_ready_wait_with_stop_deployment_waits_for_continue_or_stops(seeded, aws, clock):
@@ -278,7 +276,8 @@ def test_ready_wait_with_stop_deployment_waits_for_continue_or_stops(seeded, aws
     ("CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
      [(10.0 * n, 3.0 if n < 10 else 0.0) for n in range(1, 11)]),
 ])
-def test_the_predefined_configurations_shift_traffic_as_documented(cd, name, shifts):
+def test_the_predefined_configurations_shift_traffic_as_documented(sandbox, aws, name, shifts):
+    cd = aws("codedeploy")
     config = cd.get_deployment_config(deploymentConfigName=name)["deploymentConfigInfo"]
 
     assert cde.traffic_shifts(name) == shifts

@@ -61,9 +61,10 @@ class Pipeline:
             ProviderType="GitHub", ConnectionName="github")["ConnectionArn"]
         connections.complete_handshake(self.connection)
 
-    def create(self, deploy: dict, buildspec: str) -> str:
+    def create(self, deploy: dict, buildspec: str, name: str = PIPELINE) -> str:
+        self.name = name
         self.codebuild.create_project(
-            name="build", source={"type": "CODEPIPELINE", "buildspec": buildspec},
+            name=name, source={"type": "CODEPIPELINE", "buildspec": buildspec},
             artifacts={"type": "CODEPIPELINE"}, serviceRole=self.role, environment={
                 "type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
                 "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True,
@@ -79,7 +80,7 @@ class Pipeline:
                     "outputArtifacts": [{"name": n} for n in outputs]}
 
         self.cp.create_pipeline(pipeline={
-            "name": PIPELINE, "roleArn": self.role, "pipelineType": "V2",
+            "name": name, "roleArn": self.role, "pipelineType": "V2",
             "artifactStore": {"type": "S3", "location": "artifacts"},
             "stages": [
                 {"name": "Source", "actions": [action(
@@ -87,21 +88,21 @@ class Pipeline:
                         "ConnectionArn": self.connection, "FullRepositoryId": "acme/demo-app",
                         "BranchName": "main"}, outputs=["SourceOutput"])]},
                 {"name": "Build", "actions": [action("Build", "Build", "CodeBuild",
-                                                     {"ProjectName": "build"}, ["SourceOutput"],
+                                                     {"ProjectName": name}, ["SourceOutput"],
                                                      ["BuildOutput"])]},
                 {"name": "Deploy", "actions": [action("Deploy", "Deploy", deploy["provider"],
                                                       deploy["configuration"], ["BuildOutput"])]},
             ]})
-        return self.cp.list_pipeline_executions(pipelineName=PIPELINE)[
+        return self.cp.list_pipeline_executions(pipelineName=name)[
             "pipelineExecutionSummaries"][0]["pipelineExecutionId"]
 
     def deploy_action(self, execution: str) -> dict:
         return next(a for a in self.cp.list_action_executions(
-            pipelineName=PIPELINE, filter={"pipelineExecutionId": execution})[
+            pipelineName=self.name, filter={"pipelineExecutionId": execution})[
             "actionExecutionDetails"] if a["actionName"] == "Deploy")
 
     def status(self, execution: str) -> str:
-        return self.cp.get_pipeline_execution(pipelineName=PIPELINE,
+        return self.cp.get_pipeline_execution(pipelineName=self.name,
                                               pipelineExecutionId=execution)[
             "pipelineExecution"]["status"]
 
@@ -175,26 +176,30 @@ def test_a_failed_codedeploy_deployment_fails_the_action_with_its_reason(pipelin
     assert task_set["taskDefinition"] == seeded["codedeploy"]["task_definition_arn"]
 
 
-@pytest.mark.parametrize(("files", "extra", "message"), [
-    ({"appspec.yaml": APPSPEC}, {},
-     "Exception while trying to read the task definition artifact file from: BuildOutput."),
-    (None, {"Image1ContainerName": ""},
-     "Action configuration is missing 'Image1ContainerName' configuration."),
-    (None, {"Image1ContainerName": "WEB_IMAGE"},
-     "The task definition file taskdef.json has no placeholder <WEB_IMAGE>"),
-    ({"taskdef.json": "{}"}, {"Image1ArtifactName": ""},
-     "The task definition file taskdef.json needs family and containerDefinitions."),
-    (None, {"DeploymentGroupName": "nope"}, "nope"),
-])
-def test_codedeploy_to_ecs_refuses_what_it_cannot_deploy(pipeline, seeded, clock, files, extra,
-                                                         message):
-    files = _files(seeded) if files is None else files
-    execution = pipeline.create(_codedeploy_action(**extra), _buildspec(files))
-    clock.advance(4 + 3)  # an action that cannot start fails at the end of its stage
+def test_codedeploy_to_ecs_refuses_what_it_cannot_deploy(pipeline, seeded, clock):
+    cases = [
+        ({"appspec.yaml": APPSPEC}, {},
+         "Exception while trying to read the task definition artifact file from: BuildOutput."),
+        (None, {"Image1ContainerName": ""},
+         "Action configuration is missing 'Image1ContainerName' configuration."),
+        (None, {"Image1ContainerName": "WEB_IMAGE"},
+         "The task definition file taskdef.json has no placeholder <WEB_IMAGE>"),
+        ({"taskdef.json": "{}"}, {"Image1ArtifactName": ""},
+         "The task definition file taskdef.json needs family and containerDefinitions."),
+        ({"taskdef.json": json.dumps({**_taskdef(seeded), "revision": 3})}, {},
+         "has fields RegisterTaskDefinition does not accept: revision."),
+        (None, {"DeploymentGroupName": "nope"},
+         "The deployment group nope does not exist with the user or AWS account."),
+    ]
+    for n, (files, extra, message) in enumerate(cases):  # one pipeline each
+        files = _files(seeded) if files is None else files
+        execution = pipeline.create(_codedeploy_action(**extra), _buildspec(files),
+                                    name=f"refused-{n}")
+        clock.advance(4 + 3)  # an action that cannot start fails at the end of its stage
 
-    action = pipeline.deploy_action(execution)
-    assert action["status"] == "Failed"
-    assert message in action["output"]["executionResult"]["externalExecutionSummary"]
+        action = pipeline.deploy_action(execution)
+        assert action["status"] == "Failed", message
+        assert message in action["output"]["executionResult"]["externalExecutionSummary"]
 
 
 # --- the ECS action on a blue/green service --------------------------------------------------
