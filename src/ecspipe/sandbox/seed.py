@@ -278,20 +278,19 @@ def _trust(service: str) -> str:
         "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
 
 
-def _role(iam: Any, name: str, service: str, actions: list[str], description: str) -> str:
-    """A service role. moto loads no AWS managed policies (AmazonECSInfrastructureRolePolicyFor
-    LoadBalancers, AWSCodeDeployRoleForECS), so their gist is inlined."""
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(service),
-                          Description=description)["Role"]["Arn"]
-    iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
-    return str(arn)
+def _role(iam: Any, name: str, service: str, description: str) -> str:
+    """A service role that trusts `service`. Its permissions (AWS's managed
+    AmazonECSInfrastructureRolePolicyForLoadBalancers, AWSCodeDeployRoleForECS, which moto
+    does not load) are left out: the sandbox evaluates no role's policies."""
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(service),
+                               Description=description)["Role"]["Arn"])
 
 
-def _load_balancer(elbv2: Any, name: str, subnets: list[str], vpc: str) -> dict[str, Any]:
+def _load_balancer(elbv2: Any, name: str, subnets: list[str], vpc: str,
+                   rules: bool) -> dict[str, Any]:
     """An ALB with a blue and a green target group and a production and a test listener,
-    each forwarding to blue; each listener has one rule weighing blue 100, green 0."""
+    each forwarding to blue; with `rules`, each listener has one rule weighing blue 100,
+    green 0 (ECS blue/green names rules; CodeDeploy names the listeners)."""
     balancer = elbv2.create_load_balancer(Name=f"{name[:28]}-alb", Subnets=subnets,
                                           Type="application")["LoadBalancers"][0]
     groups = {colour: elbv2.create_target_group(
@@ -308,10 +307,11 @@ def _load_balancer(elbv2: Any, name: str, subnets: list[str], vpc: str) -> dict[
         listener = elbv2.create_listener(
             LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=port,
             DefaultActions=forward)["Listeners"][0]["ListenerArn"]
-        rule = elbv2.create_rule(ListenerArn=listener, Priority=1, Actions=forward,
-                                 Conditions=[{"Field": "path-pattern", "Values": ["/*"]}])
         out[f"{role}_listener_arn"] = listener
-        out[f"{role}_rule_arn"] = rule["Rules"][0]["RuleArn"]
+        if rules:
+            out[f"{role}_rule_arn"] = elbv2.create_rule(
+                ListenerArn=listener, Priority=1, Actions=forward,
+                Conditions=[{"Field": "path-pattern", "Values": ["/*"]}])["Rules"][0]["RuleArn"]
     return out
 
 
@@ -320,19 +320,10 @@ def _strategy_services(client: Any, account: str, region: str, network: dict[str
                        log_group: str) -> dict[str, Any]:
     """The ECS-native blue/green service and the CodeDeploy blue/green service."""
     iam, ecs, elbv2 = client("iam"), client("ecs"), client("elbv2")
-    infrastructure = _role(iam, INFRASTRUCTURE_ROLE, "ecs.amazonaws.com", [
-        "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
-        "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:ModifyListener",
-        "elasticloadbalancing:ModifyRule", "elasticloadbalancing:RegisterTargets",
-        "elasticloadbalancing:DeregisterTargets"],
-        "Lets ECS shift traffic between target groups for blue/green deployments")
-    deployer = _role(iam, CODEDEPLOY_ROLE, "codedeploy.amazonaws.com", [
-        "ecs:DescribeServices", "ecs:CreateTaskSet", "ecs:UpdateServicePrimaryTaskSet",
-        "ecs:DeleteTaskSet", "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:ModifyListener",
-        "elasticloadbalancing:DescribeRules", "elasticloadbalancing:ModifyRule",
-        "cloudwatch:DescribeAlarms", "sns:Publish"],
-        "Lets CodeDeploy run blue/green deployments of ECS services")
+    infrastructure = _role(iam, INFRASTRUCTURE_ROLE, "ecs.amazonaws.com",
+                           "Lets ECS shift traffic between target groups for blue/green")
+    deployer = _role(iam, CODEDEPLOY_ROLE, "codedeploy.amazonaws.com",
+                     "Lets CodeDeploy run blue/green deployments of ECS services")
 
     def service(name: str, controller: str, load_balancer: dict[str, Any],
                 configuration: dict[str, Any], advanced: dict[str, Any] | None) -> dict[str, Any]:
@@ -363,7 +354,7 @@ def _strategy_services(client: Any, account: str, region: str, network: dict[str
                 "task_definition_arn": task_definition["taskDefinitionArn"],
                 "container": CONTAINER, "container_port": CONTAINER_PORT, **load_balancer}
 
-    bluegreen_lb = _load_balancer(elbv2, BLUEGREEN, network["subnets"], vpc)
+    bluegreen_lb = _load_balancer(elbv2, BLUEGREEN, network["subnets"], vpc, rules=True)
     bluegreen = service(BLUEGREEN, "ECS", bluegreen_lb, {
         "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
@@ -376,7 +367,7 @@ def _strategy_services(client: Any, account: str, region: str, network: dict[str
         "testListenerRule": bluegreen_lb["test_rule_arn"], "roleArn": infrastructure})
     bluegreen["infrastructure_role_arn"] = infrastructure
 
-    codedeploy_lb = _load_balancer(elbv2, CODEDEPLOY, network["subnets"], vpc)
+    codedeploy_lb = _load_balancer(elbv2, CODEDEPLOY, network["subnets"], vpc, rules=False)
     codedeploy_service = service(CODEDEPLOY, "CODE_DEPLOY", codedeploy_lb,
                                  {"maximumPercent": 200, "minimumHealthyPercent": 100}, None)
     codedeploy = client("codedeploy")
