@@ -312,3 +312,12 @@ def test_only_the_files_the_artifacts_list_are_in_the_artifact():
         "imageDetail.json": "{}", "deploy/taskdef.json": "{}"}
     assert buildfiles.listed({"files": ["**/*"], "discard-paths": "yes"}, written) == {
         "imageDetail.json": "{}", "taskdef.json": "{}", "scratch.txt": "x"}
+
+
+def test_a_command_the_sandbox_cannot_evaluate_writes_nothing_and_breaks_nothing():
+    commands = ["printf '%s' 'unbalanced > broken.json", 'echo "also unbalanced > b.txt',
+                "printf '%s' \"${IMAGE_URI%%:*}\" > base.txt", "echo ok > ok.txt"]
+
+    written = buildfiles.evaluate(commands, {"IMAGE_URI": "repo:tag"})
+
+    assert {path.rsplit("/", 1)[1]: text for path, text in written.items()} == {"ok.txt": "ok\n"}

@@ -95,23 +95,28 @@ def evaluate(commands: list[str], env: dict[str, str]) -> dict[str, str]:
     preset = set(env)
     files: dict[str, str] = {}
     for command in commands:
-        heredoc = next((m for m in (r.match(command) for r in _HEREDOCS) if m), None)
-        if heredoc:
-            target = heredoc.group("target")
-            body = heredoc.group("body") + "\n"
-            if not heredoc.group("quote"):
-                try:
-                    body = _expand_text(body, variables)
-                except _Unsupported:
-                    continue
-            try:
-                files[_path(_word(target, variables))] = body
-            except _Unsupported:
-                continue
-            continue
-        for simple in _split(command):
-            _run(simple, variables, preset, files)
+        try:
+            _command(command, variables, preset, files)
+        except (_Unsupported, ValueError, IndexError):
+            continue  # unbalanced quotes, an expansion not evaluated: not the sandbox's to know
     return files
+
+
+def _command(command: str, variables: dict[str, str], preset: set[str],
+             files: dict[str, str]) -> None:
+    """One buildspec command: a heredoc, or simple commands joined by ; && || |."""
+    heredoc = next((m for m in (r.match(command) for r in _HEREDOCS) if m), None)
+    if heredoc:
+        body = heredoc.group("body") + "\n"
+        if not heredoc.group("quote"):
+            body = _expand_text(body, variables)
+        files[_path(_word(heredoc.group("target"), variables))] = body
+        return
+    for simple in _split(command):
+        try:
+            _run(simple, variables, preset, files)
+        except (_Unsupported, ValueError, IndexError):
+            continue
 
 
 def _path(target: str) -> str:

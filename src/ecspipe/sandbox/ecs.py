@@ -35,8 +35,15 @@ observed, so results do not depend on how often anyone polls.
 CreateService with an awsvpcConfiguration that names no security groups (the
 VPC's default group applies, as AWS documents) no longer fails with HTTP 500.
 
-Other sandbox modules call `deploy()`, `advance_service()`, `advance()` and
-`find_service()`; the codepipeline simulation uses them for its Deploy stage.
+Every deployment is also a service deployment (ecs_deployments.py keeps the
+records); a service whose strategy is BLUE_GREEN, LINEAR or CANARY is deployed
+by that module stage by stage instead of by the rolling update here. As AWS
+does, UpdateService refuses a new task definition for a CODE_DEPLOY service
+(codedeploy_ecs.py deploys those through task sets).
+
+Other sandbox modules call `deploy()`, `advance_service()`, `advance()`,
+`roll_back()` and `find_service()`; the codepipeline simulation uses them for
+its Deploy stage.
 """
 
 from __future__ import annotations
