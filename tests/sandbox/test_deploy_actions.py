@@ -267,6 +267,19 @@ def test_a_deployment_timeout_over_60_minutes_is_a_configuration_error(pipeline,
         "externalExecutionSummary"]
 
 
+def test_the_ecs_action_on_a_code_deploy_service_fails_as_update_service_refuses(pipeline,
+                                                                                 clock):
+    execution = pipeline.create({"provider": "ECS", "configuration": {
+        "ClusterName": CODEDEPLOY, "ServiceName": CODEDEPLOY}}, _buildspec({}))
+    clock.advance(8)
+
+    action = pipeline.deploy_action(execution)
+    assert action["status"] == "Failed"
+    assert action["output"]["executionResult"]["externalExecutionSummary"].startswith(
+        "Unable to update task definition on services with a CODE_DEPLOY deployment controller")
+    assert len(pipeline.service(CODEDEPLOY)["taskSets"]) == 1
+
+
 # --- what a build writes --------------------------------------------------------------------
 
 

@@ -226,6 +226,10 @@ class EcsDeploySimulator(ActionSimulator):
                 f"The Amazon ECS service {name} does not exist in cluster {cluster}."
             )
             return
+        if (service.deployment_controller or {}).get("type") == "CODE_DEPLOY":
+            # The action's UpdateService is refused; AWS's action fails with the refusal.
+            run.data["error"] = _job_failed(ecs_sim.CODE_DEPLOY_REFUSAL)
+            return
         containers = copy.deepcopy(current.container_definitions)
         by_name = {c["name"]: c for c in containers}
         for entry in files[file_name]:

@@ -71,6 +71,10 @@ DEFAULT_DEPLOYMENT_CONFIGURATION = {
     "minimumHealthyPercent": 100,
 }
 _MAX_EVENTS = 100
+# What UpdateService says to a new task definition for a CODE_DEPLOY service (AWS's
+# message, as quoted in fabfuel/ecs-deploy#120).
+CODE_DEPLOY_REFUSAL = ("Unable to update task definition on services with a CODE_DEPLOY "
+                       "deployment controller. Use AWS CodeDeploy to trigger a new deployment.")
 
 
 def rollout_seconds() -> float:
@@ -427,7 +431,10 @@ def _update_service(original):
                 service.task_definition = self.describe_task_definition(
                     props["task_definition"]
                 ).arn
-            if service.task_definition != old_task_definition or props.get("force_new_deployment"):
+            ecs_controlled = ((service.deployment_controller or {}).get("type") or "ECS") == "ECS"
+            if ecs_controlled and (service.task_definition != old_task_definition
+                                   or props.get("force_new_deployment")):
+                # (CODE_DEPLOY and EXTERNAL services deploy through task sets.)
                 _service_deployments().begin(service, service.task_definition, now)
             elif props.get("desired_count") is not None:
                 # Scaling only: the primary follows the new desired count.
@@ -451,10 +458,7 @@ def _refuse_update(service: Any, props: dict[str, Any]) -> None:
 
     controller = (service.deployment_controller or {}).get("type") or "ECS"
     if controller == "CODE_DEPLOY" and props.get("task_definition"):
-        # The message AWS gives (quoted in fabfuel/ecs-deploy#120).
-        raise InvalidParameterException(
-            "Unable to update task definition on services with a CODE_DEPLOY deployment "
-            "controller. Use AWS CodeDeploy to trigger a new deployment.")
+        raise InvalidParameterException(CODE_DEPLOY_REFUSAL)
     problem = _service_deployments().configuration_problem(props.get("deployment_configuration"))
     if problem:
         raise InvalidParameterException(problem)
