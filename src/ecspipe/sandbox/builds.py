@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ecspipe.sandbox import buildfiles
 from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox.actions import ActionSimulator, _job_failed, fake_sha
 from ecspipe.sandbox.settings import SETTINGS
@@ -345,8 +346,11 @@ class BuildSimulator(ActionSimulator):
             endTime=now,
             phases=_phases(build["startTime"], now),
         )
+        # Whatever else the buildspec writes and lists (imageDetail.json, taskdef.json...).
+        files = buildfiles.written_files(ex, run, image_uri)
         for artifact in run.outputs:
-            ex.artifacts[artifact] = copy.deepcopy(written)
+            # The image definitions files as parsed documents, over their text.
+            ex.artifacts[artifact] = {**files, **copy.deepcopy(written)}
         return None
 
     def abandon(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:

@@ -57,7 +57,9 @@ from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox.actions import (
     ActionSimulator,
     ApprovalSimulator,
+    CodeDeployToEcsSimulator,
     EcsDeploySimulator,
+    NotYet,
     SourceRevision,
     SourceSimulator,
     _job_failed,
@@ -466,10 +468,14 @@ def _finish_runs(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
     """End the actions due at `at`; once every action has ended, the stage moves on."""
     stage = ex.stage
     for run in stage.runs:
-        if run.status != IN_PROGRESS or run.ends_at is None or run.ends_at > at:
+        simulator = simulator_for(run.declaration)
+        due = simulator.due_at(ex, run) if run.status == IN_PROGRESS else None
+        if due is None or due > at:
             continue
         try:
-            error = simulator_for(run.declaration).finish(ex, run, at)
+            error = simulator.finish(ex, run, at)
+        except NotYet:
+            continue  # what the action waits for has not happened yet (asked again later)
         except Exception as exc:
             error = _job_failed(f"ecspipe sandbox: simulator error: {exc!r}")
         run.status, run.error, run.last_update_time = (FAILED if error else SUCCEEDED), error, at
@@ -622,7 +628,8 @@ def _due_at(ex: SimulatedExecution) -> float | None:
         return stage.conditions["beforeEntry"].decides_at
     if stage.phase == "success":
         return stage.conditions["onSuccess"].decides_at
-    ends = [r.ends_at for r in stage.runs if r.status == IN_PROGRESS and r.ends_at is not None]
+    ends = [due for r in stage.runs if r.status == IN_PROGRESS
+            for due in [simulator_for(r.declaration).due_at(ex, r)] if due is not None]
     return min(ends) if ends else None
 
 
@@ -923,6 +930,7 @@ _SOURCE = SourceSimulator()
 SIMULATORS: dict[str, ActionSimulator] = {
     "CodeBuild": BuildSimulator(),
     "ECS": EcsDeploySimulator(),
+    "CodeDeployToECS": CodeDeployToEcsSimulator(),
     "Manual": ApprovalSimulator(),
 }
 
