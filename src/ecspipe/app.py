@@ -102,21 +102,37 @@ class App:
 
         return Names.from_config(self.config)
 
+    def check_account(self) -> str:
+        """The caller's account, refused when it is not the config's `account_id`."""
+        from ecspipe.preflight import check_account
+
+        return check_account(self.config, self.aws)
+
     def retrier(self) -> Retrier:
         from ecspipe.retry import Retrier
 
         return Retrier(sleep=self.sleep, clock=self.clock)
 
     def context(self, preflight: bool = True, adopt: bool = False,
-                delete_images: bool = False) -> Context:
-        """Account check and (for plan/up) the ECS preflight: reads only."""
-        from ecspipe.facts import Outputs
+                delete_images: bool = False, check_caller: bool = True) -> Context:
+        """Account check and (for plan/up) the ECS preflight: reads only.
+
+        `check_caller=False` (read commands whose names need no account): no STS call
+        here; the command runs `App.check_account` itself, with its first reads."""
+        from ecspipe.facts import EnvironmentFacts, Outputs
         from ecspipe.names import Names
-        from ecspipe.preflight import check_account, check_references, read_service
+        from ecspipe.preflight import (
+            check_account,
+            check_placement,
+            check_references,
+            read_environments,
+        )
         from ecspipe.resources.base import Context
 
+        environments: list[EnvironmentFacts] = []
+        account: str | None
         if preflight:
-            # The account (STS) and the service (ECS) are read at the same time, and
+            # The account (STS) and the services (ECS) are read at the same time, and
             # the planning modules are imported while those requests are in flight.
             from concurrent.futures import ThreadPoolExecutor
 
@@ -124,18 +140,23 @@ class App:
                 account_check = pool.submit(check_account, self.config, self.aws)
                 pool.submit(importlib.import_module, "ecspipe.plan")
                 try:
-                    facts = read_service(self.config, self.aws)
+                    environments = read_environments(self.config, self.aws)
                 except Exception:
-                    account_check.result()  # wrong credentials or account: say that first
+                    # Wrong credentials or account, or an ARN of another account: say
+                    # that first (ECS answers such an ARN as a missing cluster).
+                    check_placement(self.config, account_check.result())
                     raise
                 account = account_check.result()
+            check_placement(self.config, account)
             check_references(self.config, account)
+        elif check_caller:
+            account = check_account(self.config, self.aws)
         else:
-            account, facts = check_account(self.config, self.aws), None
+            account = self.config.account_id
         return Context(
             config=self.config,
             names=Names.from_config(self.config, account),
-            facts=facts,
+            environments=tuple(environments),
             aws=self.aws,
             outputs=Outputs(),
             retry=self.retrier(),

@@ -20,6 +20,9 @@ from ecspipe.resources.base import Change, Context, Reader, Resource, Writer
 from ecspipe.resources.bucket import Bucket
 from ecspipe.resources.connection import Connection
 from ecspipe.resources.log_group import LogGroup
+from ecspipe.resources.notification_key import NotificationKey
+from ecspipe.resources.notification_rule import NotificationRule
+from ecspipe.resources.notification_topic import NotificationTopic
 from ecspipe.resources.pipeline import Pipeline
 from ecspipe.resources.project import Project
 from ecspipe.resources.repository import Repository
@@ -29,8 +32,11 @@ Progress = Callable[[str, Change], None]
 
 
 def delete_order() -> list[Resource]:
-    """Reverse dependency order: what uses a resource goes before it."""
+    """Reverse dependency order: what uses a resource goes before it. The notification
+    resources are looked for whatever the config says now (they may be left from a
+    config that had `notify:`)."""
     return [
+        NotificationRule(),
         Pipeline(),
         Project(),
         LogGroup(),
@@ -39,18 +45,27 @@ def delete_order() -> list[Resource]:
         Bucket(),
         Repository(),
         Connection(),
+        NotificationTopic(),
+        NotificationKey(),
     ]
 
 
-def resource_groups() -> list[list[Resource]]:
-    """Dependency order: each group needs only what earlier groups made."""
+def resource_groups(ctx: Context | None = None) -> list[list[Resource]]:
+    """Dependency order: each group needs only what earlier groups made. The notification
+    resources join when the config has `notify:`: the key with the first group, the
+    topic (encrypted with it) with the second, the rule (on the pipeline) last."""
+    notify = ctx is not None and ctx.config.notify is not None
+    key: list[Resource] = [NotificationKey()] if notify else []
+    topic: list[Resource] = [NotificationTopic()] if notify else []
+    rule: list[list[Resource]] = [[NotificationRule()]] if notify else []
     return [
-        [Connection(), Repository(), Bucket(), LogGroup()],
+        [Connection(), Repository(), Bucket(), LogGroup(), *key],
         # The pipeline role's policy names the connection ARN.
-        [Role("codebuild"), Role("codepipeline")],
+        [Role("codebuild"), Role("codepipeline"), *topic],
         # The project needs its role; the pipeline needs everything.
         [Project()],
         [Pipeline()],
+        *rule,
     ]
 
 
@@ -128,7 +143,7 @@ def plan(ctx: Context, workers: int) -> Planned:
     connection) is raised here, before the first write of any resource.
     """
     read = Reader(ctx.aws)
-    groups = resource_groups()
+    groups = resource_groups(ctx)
     flat = [r for group in groups for r in group]
     known = ctx.outputs.connection_known
     known.clear()
@@ -205,7 +220,9 @@ def plan_teardown(ctx: Context, workers: int = 4) -> PlannedTeardown:
     read = Reader(ctx.aws)
     order = delete_order()
     changes = _map(workers, lambda r: about(r.kind, lambda: r.plan_delete(ctx, read)), order)
-    return PlannedTeardown(list(zip(order, changes, strict=True)))
+    # Resources not every pipeline has (notifications) are not reported when absent.
+    return PlannedTeardown([(r, c) for r, c in zip(order, changes, strict=True)
+                            if not (c.action == "absent" and getattr(r, "optional", False))])
 
 
 def apply_teardown(ctx: Context, planned: PlannedTeardown,

@@ -101,15 +101,17 @@ def test_arns_follow_the_partition_of_the_region():
 
 
 def test_an_ecr_build_image_is_pulled_with_the_service_role_and_allowed_to():
+    from ecspipe.config import Target
     from ecspipe.documents.policies import codebuild_policy
     from ecspipe.documents.project import project_request
-    from ecspipe.facts import ServiceFacts
+    from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
     base = _config("demo-app", "us-east-1")
     image = "210987654321.dkr.ecr.us-east-1.amazonaws.com/tools/builder:3"
     config = base.model_copy(update={"build": base.build.model_copy(update={"image": image})})
     names = Names.from_config(config, "123456789012")
-    facts = ServiceFacts("c", "arn:c", "s", "arn:s", "arn:td", "fam", ("web",), "web")
+    facts = (EnvironmentFacts(Target(None, base.service), ServiceFacts(  # type: ignore[arg-type]
+        "c", "arn:c", "s", "arn:s", "arn:td", "fam", ("web",), "web")),)
     assert project_request(config, names, facts)["environment"][
         "imagePullCredentialsType"] == "SERVICE_ROLE"
     pull = [st for st in codebuild_policy(config, names)["Statement"]

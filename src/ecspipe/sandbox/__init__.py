@@ -24,6 +24,7 @@ read (see reference/aws-facts.md section 6):
   iam.py           ListRolePolicies pages (MaxItems, Marker)
   paging.py        page tokens (cursors) shared by the extensions that page
   s3.py            tags given in CreateBucket, applied with the bucket
+  sns.py           email subscriptions pending until the recipient confirms
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
   hostguard.py     the server answers only requests addressed to it (no DNS rebinding)
@@ -77,6 +78,7 @@ def install() -> None:
         notifications,
         protocol,
         s3,
+        sns,
     )
 
     _cache_module_list()
@@ -93,6 +95,7 @@ def install() -> None:
     ecr.install()
     iam.install()
     s3.install()
+    sns.install()
     _installed = True
 
 
