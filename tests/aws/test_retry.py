@@ -95,3 +95,19 @@ def test_retrying_gives_up_after_the_budget_with_the_last_error():
         retrier.call(always)
     assert 100 <= sum(slept) <= 120, "about two minutes of retrying, never more"
     assert max(slept) <= 15
+
+
+def test_up_waits_out_the_sandboxs_iam_propagation_once_not_once_per_role(
+        sandbox, seeded, ecspipe, write_config, calls, sleeps, clock):
+    """Both roles are new; CodeBuild refuses its role until it is 8 s old (sandbox clock,
+    advanced by the recorded sleeps). The pipeline role was made at the same time, so
+    by the time the project exists it has propagated too: one wait for the two roles."""
+    seeded_at = clock.now()
+    sandbox.role_propagation = 8.0
+    result = ecspipe("up", "-c", write_config())
+    assert result.code == 0, result
+    assert calls.ops.count("CreateRole") == 2
+    assert calls.ops.count("CreateProject") >= 2, "refused while the role was new, retried"
+    assert calls.ops.count("CreatePipeline") == 1, "its role had propagated meanwhile"
+    assert clock.now() - seeded_at >= 8.0, "it waited for the role"
+    assert sum(sleeps) == pytest.approx(clock.now() - seeded_at)

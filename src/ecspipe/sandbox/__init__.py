@@ -20,6 +20,7 @@ read (see reference/aws-facts.md section 6):
   iam.py           ListRolePolicies pages (MaxItems, Marker)
   paging.py        page tokens (cursors) shared by the extensions that page
   s3.py            tags given in CreateBucket, applied with the bucket
+  propagation.py   IAM propagation: a role just created is refused for a while (off by default)
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
   hostguard.py     the server answers only requests addressed to it (no DNS rebinding)
@@ -69,6 +70,7 @@ def install() -> None:
         ecs,
         iam,
         notifications,
+        propagation,
         protocol,
         s3,
     )
@@ -85,6 +87,7 @@ def install() -> None:
     ecr.install()
     iam.install()
     s3.install()
+    propagation.install()  # after codebuild and codepipeline: it wraps their handlers
     _installed = True
 
 

@@ -15,10 +15,12 @@ import functools
 import hashlib
 import json
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ecspipe.sandbox import ecs as ecs_sim
+from ecspipe.sandbox import propagation
 from ecspipe.sandbox.actions import ActionSimulator, _job_failed, fake_sha
 from ecspipe.sandbox.settings import SETTINGS
 
@@ -164,6 +166,9 @@ class BuildSimulator(ActionSimulator):
             )
             return
         meta = project.project_metadata
+        if propagation.too_new(ex.account_id, ex.region, meta.get("serviceRole")):
+            run.data["error"] = _job_failed(propagation.start_build_failure(str(uuid.uuid4())))
+            return
         env = {
             v["name"]: v.get("value", "")
             for v in (meta.get("environment") or {}).get("environmentVariables") or []
