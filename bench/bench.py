@@ -69,6 +69,7 @@ from measure import Measurement, Sample, Target
 from processes import Sandbox, output_of, run
 from report import Report
 from targets import targets as all_targets
+from wan import Wan
 
 
 @dataclass
@@ -82,6 +83,11 @@ class Options:
     results: Path
     strict: bool
     quick: bool
+    latency: float  # seconds per request behind the latency proxy (section 6)
+    propagation: float  # seconds a new role is refused (section 7)
+    wan_runs: int
+    wan_baseline_runs: int
+    only: str | None  # one section, for development (then RESULTS.md is not written)
 
 
 class Bench:
@@ -96,6 +102,8 @@ class Bench:
         self.scaling: dict[int, tuple[Measurement, Measurement]] = {}
         self.context: dict[str, str] = {}
         self._ecs: Any = None
+        self.wan = Wan(self, options.latency, options.propagation, options.wan_runs,
+                       options.wan_baseline_runs)
 
     # -- environment
 
@@ -341,30 +349,60 @@ class Bench:
 
     # -- the whole run
 
+    def wants(self, section: str) -> bool:
+        return self.o.only in (None, section)
+
     def run(self) -> list[Target]:
         started = time.perf_counter()
         self.prepare()
-        self.bench_startup()  # before the sandbox: nothing else uses the CPU
+        if self.wants("startup"):
+            self.bench_startup()  # before the sandbox: nothing else uses the CPU
         self.sandbox.env = self.sandbox_env()
         try:
             self.sandbox.start()
             self.endpoint = self.sandbox.url
             self.env = self.measured_env(self.cache_dir)
             self.warm_up()
-            self.bench_commands()
-            self.bench_scaling()
+            if self.wants("commands"):
+                self.bench_commands()
+            if self.wants("scaling"):
+                self.bench_scaling()
+            if self.wants("wan"):
+                self.wan.start_proxy(self.sandbox)
+                self.wan.bench_commands()
+                self.wan.bench_baseline("wan", (0.0, self.o.latency))
         finally:
+            self.wan.stop_proxy()
             self.sandbox.stop()
+        if self.wants("propagation"):
+            # A second sandbox, started as `ecspipe sandbox --role-propagation N`.
+            self.sandbox = Sandbox(self.o.ecspipe, self.sandbox_env(),
+                                   WORK / "sandbox-propagation.log",
+                                   ["--role-propagation", f"{self.o.propagation:g}"])
+            try:
+                self.sandbox.start()
+                self.endpoint = self.sandbox.url
+                self.env = self.measured_env(self.cache_dir)
+                self.wan.start_proxy(self.sandbox)
+                self.wan.bench_propagation()
+            finally:
+                self.wan.stop_proxy()
+                self.sandbox.stop()
         self.context["load_after"] = machine.load_average()
         if machine.source_digest() != self.context["source"]:
             self.context["commit"] += (f"; **ecspipe's source changed while the bench ran** "
                                        f"(now commit {machine.git_commit()}): figures mix versions")
         self.context["duration"] = f"{(time.perf_counter() - started) / 60:.1f} min"
+        if self.o.only:
+            return []  # a partial run: see the progress lines
         targets = all_targets(self)
         self.o.results.write_text(Report(self, targets).markdown())
         return targets
 
 # ---- main -------------------------------------------------------------------------------
+
+
+SECTIONS = ("startup", "commands", "scaling", "wan", "propagation")
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -381,9 +419,17 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--results", default=str(DEFAULT_RESULTS),
                         help="where to write the results (default bench/RESULTS.md)")
+    parser.add_argument("--latency", type=float, default=60.0, metavar="MS",
+                        help="milliseconds the latency proxy adds to each request (default 60)")
+    parser.add_argument("--propagation", type=float, default=8.0, metavar="SECONDS",
+                        help="seconds the sandbox refuses a new role in section 7 (default 8)")
+    parser.add_argument("--only", choices=SECTIONS,
+                        help="run one section only (development; RESULTS.md is not written)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.latency <= 0 or args.propagation <= 0:
+        parser.error("--latency and --propagation must be positive")
     runs = 2 if args.quick else args.runs
     return Options(
         runs=runs,
@@ -395,6 +441,11 @@ def parse_args(argv: list[str] | None) -> Options:
         results=Path(args.results).absolute(),
         strict=args.strict,
         quick=args.quick,
+        latency=args.latency / 1000,
+        propagation=args.propagation,
+        wan_runs=runs,
+        wan_baseline_runs=1,
+        only=args.only,
     )
 
 
@@ -429,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
+    if options.only:
+        print(bench.wan.text_summary() if options.only in ("wan", "propagation") else
+              f"section {options.only} done (RESULTS.md not written)")
+        return 0
     print(summary(targets, options.results))
     if "source changed" in bench.context.get("commit", ""):
         print("warning: ecspipe's source changed while the bench ran; run it again",

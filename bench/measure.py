@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common import fmt_s
+from wanproxy import Passed, critical_path
 
 # The resources `ecspipe up` manages for one pipeline: connection, ECR repository,
 # artifact bucket, log group, two IAM roles, CodeBuild project, pipeline.
@@ -39,6 +40,19 @@ class Sample:
 
     seconds: float
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Behind the latency proxy: what passed it, and how many connections were opened.
+    passed: list[Passed] = field(default_factory=list)
+    connections: int = 0
+
+    @property
+    def chain(self) -> list[Passed]:
+        """The requests waited for one after another (wanproxy.critical_path)."""
+        return critical_path(self.passed)
+
+    def refused(self, operation: str) -> int:
+        """How many `operation` requests the sandbox answered with a 4xx."""
+        return sum(1 for r in self.requests
+                   if r["operation"] == operation and 400 <= int(r.get("status") or 0) < 500)
 
     @property
     def reads(self) -> int:

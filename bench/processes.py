@@ -52,8 +52,10 @@ def free_port() -> int:
 class Sandbox:
     """`ecspipe sandbox` in a child process, and its control endpoints."""
 
-    def __init__(self, ecspipe: Path, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, ecspipe: Path, env: dict[str, str], log_path: Path,
+                 args: Sequence[str] = ()) -> None:
         self.ecspipe = ecspipe
+        self.args = list(args)  # more `ecspipe sandbox` options
         self.env = env
         self.log_path = log_path
         self.port = free_port()
@@ -61,10 +63,10 @@ class Sandbox:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        progress(f"starting the sandbox on {self.url} …")
+        progress(f"starting the sandbox on {self.url} {' '.join(self.args)}…")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [str(self.ecspipe), "sandbox", "--port", str(self.port)],
+                [str(self.ecspipe), "sandbox", "--port", str(self.port), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self.env, cwd=WORK,
             )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from common import fmt_s
 from measure import RESOURCES, Target, ops_text, per_resource
+from wan import WAITS_FOR_ROLE, chain_text, prop_key
 
 if TYPE_CHECKING:
     from bench import Bench
@@ -22,7 +23,8 @@ class Report:
     def markdown(self) -> str:
         sections = [self.header(), self.method(), self.target_table(), self.startup(),
                     self.commands(), self.requests(), self.reads_per_resource(),
-                    self.scaling(), self.baseline(), self.misses()]
+                    self.scaling(), self.baseline(), self.wan(), self.propagation(),
+                    self.misses()]
         return "\n\n".join(s.rstrip() for s in sections if s) + "\n"
 
     @staticmethod
@@ -84,7 +86,22 @@ class Report:
   its second run is its no-op. Its samples are interleaved with ecspipe's cold and no-op
   `up` samples, so each ratio compares figures taken minutes apart on the same machine.
 - The no-op target is read as like for like: ecspipe's no-op `up` against the baseline's
-  no-op run (the baseline's cold run would be an easier bar)."""
+  no-op run (the baseline's cold run would be an easier bar).
+- WAN (sections 6 and 7): the measured command talks to a latency proxy of the bench's own
+  (`bench/wanproxy.py`, on 127.0.0.1, in the bench's process) that holds every request for
+  the latency before forwarding it to the sandbox, so each request costs one round trip of
+  a real network; opening a connection costs nothing extra (no TLS on loopback), and the
+  proxy counts the connections each command opens. Each command runs through the proxy at 0
+  and at the latency, alternately, in the same sandbox state. **Rounds** = (time at the
+  latency − time at 0) ÷ latency, per pair of samples, median (the issue's definition: the
+  request rounds the command waited for one after another; CPU work that overlaps a wait
+  does not count). **Chain** = the proxy's own count: the longest sequence of requests each
+  of which arrived after the previous one was answered (CPU work between two requests makes
+  a link too, so it can exceed the rounds). Setup commands go straight to the sandbox.
+- Section 7 restarts the sandbox as `ecspipe sandbox --role-propagation N`: a role created
+  less than N s before is refused by CodeBuild (CreateProject, UpdateProject, StartBuild) and
+  CodePipeline (CreatePipeline, UpdatePipeline) with AWS's errors, which ecspipe and the
+  baseline retry (the baseline every 5 s)."""
 
     def target_table(self) -> str:
         rows = [(t.measure, t.result, t.target, "ok" if t.ok else "**MISS**", t.by)
@@ -185,6 +202,53 @@ class Report:
                 f"{m['base_noop'].requests} on its no-op run, one AWS CLI process each "
                 f"(`aws --version` alone: {fmt_s(m['aws_version'].median)}). ecspipe's no-op "
                 f"`up` against the baseline's cold run: {cross:.3f} (1/{1 / cross:.1f}).")
+
+    def wan(self) -> str:
+        wan = self.b.wan
+        rows = wan.rows()
+        if not rows:
+            return ""
+        ms = f"{wan.latency * 1000:.0f} ms"
+        table = []
+        for _, r in rows:
+            pairs = r.pair_rounds()
+            table.append((r.label, r.zero.time_text(), r.slow.time_text(), fmt_s(r.extra),
+                          f"{r.rounds:.1f} ({min(pairs):.1f}–{max(pairs):.1f})", r.chain,
+                          r.slow.requests, r.connections, len(r.slow.samples)))
+        chains = [f"- {r.label}: {chain_text(r.typical_chain())}" for _, r in rows]
+        return (f"## 6. WAN: every command with {ms} per request (latency proxy)\n\n"
+                + self.table(("command", "at 0 ms", f"at {ms}", "extra (medians)",
+                              f"rounds = extra ÷ {ms} (per pair: median, min–max)",
+                              "chain (proxy)", "requests", "connections opened", "samples"),
+                             table)
+                + "\n\nThe chain of each command (its median sample at the latency; `×n`: n "
+                "such requests one after another):\n\n" + "\n".join(chains))
+
+    def propagation(self) -> str:
+        wan, m = self.b.wan, self.m
+        if prop_key("cold", 0.0) not in m:
+            return ""
+        ms = f"{wan.latency * 1000:.0f} ms"
+        cold0 = m["wan:cold:0"].median if "wan:cold:0" in m else None
+        rows = []
+        for lat in (0.0, wan.latency):
+            p = m[prop_key("cold", lat)]
+            over = f"+{fmt_s(p.median - cold0)}" if cold0 is not None else "—"
+            rows.append((f"ecspipe up, cold, at {lat * 1000:.0f} ms", p.time_text(), over,
+                         p.requests, len(p.samples)))
+        if "prop:base_cold:L" in m:
+            base = m["prop:base_cold:L"]
+            base0 = m["wan:base_cold:0"].median if "wan:base_cold:0" in m else None
+            over = f"+{fmt_s(base.median - base0)}" if base0 is not None else "—"
+            rows.append((f"baseline (AWS CLI script), cold, at {ms}", base.time_text(), over,
+                         base.requests, len(base.samples)))
+        refused = ", ".join(f"{op} {wan.prop_refused[op]}×" for op in WAITS_FOR_ROLE)
+        return (f"## 7. Cold `up` while new roles propagate ({wan.propagation:g} s)\n\n"
+                + self.table(("command", "median (min–max)",
+                              "over cold `up` at 0 ms without propagation", "requests",
+                              "samples"), rows)
+                + f"\n\nRefused by the sandbox while a role was new (most in one ecspipe "
+                f"sample): {refused}.")
 
     def misses(self) -> str:
         missed = [t for t in self.targets if not t.ok]
