@@ -425,6 +425,8 @@ def parse_args(argv: list[str] | None) -> Options:
                         help="seconds the sandbox refuses a new role in section 7 (default 8)")
     parser.add_argument("--only", choices=SECTIONS,
                         help="run one section only (development; RESULTS.md is not written)")
+    parser.add_argument("--skip-wan-baseline", action="store_true",
+                        help="with --only: no AWS CLI baseline in sections 6 and 7 (development)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -444,7 +446,7 @@ def parse_args(argv: list[str] | None) -> Options:
         latency=args.latency / 1000,
         propagation=args.propagation,
         wan_runs=runs,
-        wan_baseline_runs=1,
+        wan_baseline_runs=0 if args.only and args.skip_wan_baseline else 1,
         only=args.only,
     )
 

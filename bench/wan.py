@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 # (key, label, ecspipe arguments, untimed setup)
 COMMANDS = (
     ("cold", "up, empty account (cold)", ("up",), "reset"),
-    ("noop", "up, nothing to change (no-op)", ("up",), "reset, up"),
-    ("plan", "plan (nothing to change)", ("plan",), "reset, up"),
-    ("status", "status (pipeline just created)", ("status",), "reset, up"),
+    ("noop", "up, nothing to change (no-op)", ("up",), "reset, up --wait-connection"),
+    ("plan", "plan (nothing to change)", ("plan",), "reset, up --wait-connection"),
+    ("status", "status (pipeline just created)", ("status",), "reset, up --wait-connection"),
     ("release", "release (start only)", ("release",), "reset, up --wait-connection"),
     ("down", "down --yes", ("down", "--yes"), "reset, up"),
 )
@@ -171,9 +171,11 @@ class Wan:
             for lat in self.orders(i):
                 b.sandbox.reset()
                 self.timed(m["cold", lat], b.ecspipe_cmd(*args["cold"], *config), lat)
-            # noop, plan and status change nothing: one state for all six.
+            # noop, plan and status change nothing: one state for all six. The pipeline is
+            # made with the connection AVAILABLE, so no later `up` saves it again (the
+            # webhook re-save of resources/pipeline.py).
             b.sandbox.reset()
-            b.up()
+            b.up(CONFIG, "--wait-connection")
             for name in ("noop", "plan", "status"):
                 for lat in self.orders(i):
                     self.timed(m[name, lat], b.ecspipe_cmd(*args[name], *config), lat)
@@ -237,7 +239,8 @@ class Wan:
         return [(name, Row(label, self.b.m[f"{prefix}:{name}:0"],
                            self.b.m[f"{prefix}:{name}:L"], self.latency))
                 for name, label in labels
-                if f"{prefix}:{name}:0" in self.b.m and f"{prefix}:{name}:L" in self.b.m]
+                if all(self.b.m.get(f"{prefix}:{name}:{x}") and self.b.m[f"{prefix}:{name}:{x}"].samples
+                       for x in "0L")]
 
     def text_summary(self) -> str:
         """The WAN figures as plain lines (a partial run prints these)."""
