@@ -86,6 +86,13 @@ class Row:
         return ordered[len(ordered) // 2]
 
     @property
+    def held(self) -> float:
+        """How long the proxy held a request at the latency (median): the latency plus any
+        wait of its thread for a CPU."""
+        values = [p.held for s in self.slow.samples for p in s.passed]
+        return statistics.median(values) if values else self.latency
+
+    @property
     def connections(self) -> int:
         return max(s.connections for s in self.slow.samples)
 

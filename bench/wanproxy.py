@@ -50,6 +50,7 @@ class Passed:
     status: int
     connection: int  # which client connection carried it (1, 2, ...)
     operation: str = ""  # the AWS operation, as far as the request shows it
+    held: float = 0.0  # how long the proxy held it (the latency, plus any wait for a CPU)
 
 
 def operation_of(method: str, path: str, headers: dict[str, str], body: bytes) -> str:
@@ -136,6 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         latency = proxy.latency
         if latency > 0:
             time.sleep(latency)
+        held = time.perf_counter() - start
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["Host"] = proxy.target_host
         if body or self.command in ("POST", "PUT", "PATCH"):
@@ -156,7 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(head + (b"" if self.command == "HEAD" else data))
         self.wfile.flush()
         proxy._record(Passed(start, time.perf_counter(), self.command, self.path, status,
-                             self.number, operation_of(self.command, self.path, headers, body)))
+                             self.number, operation_of(self.command, self.path, headers, body),
+                             held))
 
     def _upstream_call(self, headers: dict[str, str],
                        body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:

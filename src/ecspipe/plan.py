@@ -1,13 +1,15 @@
 """The engine: order the resources, plan them (reads), apply the changes (writes).
 
 `plan` and `up` are the same machinery; `plan` stops after planning. Resources
-are grouped by dependency; the members of a group are independent and are
-planned and applied concurrently (`workers` > 1). `down` walks the same list in
-reverse. Progress is reported through a callback; nothing here prints.
+are grouped in waves by what each one needs made first (`Resource.needs`); the
+members of a wave are independent and are planned and applied concurrently
+(`workers` > 1). `down` deletes in reverse dependency order. Progress is
+reported through a callback; nothing here prints.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,16 +44,49 @@ def delete_order() -> list[Resource]:
     ]
 
 
+def resources() -> list[Resource]:
+    """Every resource `up` manages, in the order plans show them (what is needed first)."""
+    return [
+        Connection(),
+        Repository(),
+        Bucket(),
+        LogGroup(),
+        Role("codebuild"),
+        Role("codepipeline"),
+        Project(),
+        Pipeline(),
+    ]
+
+
+def waves(items: Sequence[Resource]) -> list[list[Resource]]:
+    """The resources in waves by their real dependencies (`Resource.needs`): a wave needs
+    only what earlier waves made, and its members are applied at once, in list order.
+
+    Today: everything that needs nothing (connection, repository, bucket, log group and
+    both roles, so that the roles start propagating in IAM first), then the project (its
+    role), then the pipeline (everything).
+    """
+    kinds = {r.kind for r in items}
+    for r in items:
+        unknown = set(r.needs) - kinds
+        if unknown:
+            raise ValueError(f"{r.kind} needs {sorted(unknown)}, which is not a resource")
+    done: set[str] = set()
+    left = list(items)
+    out: list[list[Resource]] = []
+    while left:
+        wave = [r for r in left if set(r.needs) <= done]
+        if not wave:
+            raise ValueError(f"dependency cycle among {[r.kind for r in left]}")
+        out.append(wave)
+        done |= {r.kind for r in wave}
+        left = [r for r in left if r not in wave]
+    return out
+
+
 def resource_groups() -> list[list[Resource]]:
     """Dependency order: each group needs only what earlier groups made."""
-    return [
-        [Connection(), Repository(), Bucket(), LogGroup()],
-        # The pipeline role's policy names the connection ARN.
-        [Role("codebuild"), Role("codepipeline")],
-        # The project needs its role; the pipeline needs everything.
-        [Project()],
-        [Pipeline()],
-    ]
+    return waves(resources())
 
 
 @dataclass
@@ -149,22 +184,37 @@ def plan(ctx: Context, workers: int) -> Planned:
 
 def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Progress | None = None,
           after_group: Callable[[list[Resource]], None] | None = None) -> Result:
-    """Make the planned changes group by group; the members of a group concurrently."""
+    """Make the planned changes group by group; the members of a group concurrently.
+
+    A member may wait inside its apply for another member of its group
+    (Outputs.wait_applied): each kind's event is set once its apply has ended, and
+    members run in list order, so what is waited for has always started.
+    """
     write = Writer(ctx.aws)
+    ctx.serial = workers <= 1
+    applied = {r.kind: threading.Event() for group in planned.groups for r, _ in group}
+    ctx.outputs.applied = applied
 
     def do(pair: tuple[Resource, Change]) -> None:
         resource, change = pair
-        if change.writes:
-            if progress:
-                progress("applying", change)
-            about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
+        try:
+            if change.writes:
+                if progress:
+                    progress("applying", change)
+                about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
+        finally:
+            applied[resource.kind].set()
         if progress:
             progress("done", change)
 
-    for group in planned.groups:
-        _map(workers, do, group)
-        if after_group:
-            after_group([r for r, _ in group])
+    try:
+        for group in planned.groups:
+            _map(workers, do, group)
+            if after_group:
+                after_group([r for r, _ in group])
+    finally:
+        for event in applied.values():
+            event.set()  # never leave a waiter behind, whatever failed
     result = planned.result
     result.applied = True
     return result

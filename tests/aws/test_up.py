@@ -102,6 +102,25 @@ def test_up_creates_every_resource_with_the_documented_properties(config, ecspip
     assert "connections?region=us-east-1" in result.err
 
 
+def test_both_roles_exist_before_any_policy_and_the_pipeline_role_waits_for_the_connection(
+        config, ecspipe, calls):
+    """Concurrent `up`: the roles are made first (so IAM propagates them while the rest is
+    made), and the pipeline role's policy, which names the new connection, comes after it."""
+    result = ecspipe("up", "-c", config)
+    assert result.code == 0, result
+    ops = calls.ops
+    first_policy = ops.index("PutRolePolicy")
+    assert [i for i, op in enumerate(ops) if op == "CreateRole"][-1] < ops.index("CreateProject")
+    assert ops.index("CreateConnection") < len(ops) - 1 - ops[::-1].index("PutRolePolicy")
+    assert first_policy < ops.index("CreateProject") < ops.index("CreatePipeline")
+    arn = boto3.client("codeconnections").list_connections()["Connections"][0]["ConnectionArn"]
+    document = boto3.client("iam").get_role_policy(
+        RoleName="demo-app-us-east-1-codepipeline", PolicyName="ecspipe-codepipeline"
+    )["PolicyDocument"]
+    use = next(s for s in document["Statement"] if "UseConnection" in str(s["Action"]))
+    assert use["Resource"] == arn
+
+
 def test_a_second_up_changes_nothing_and_sends_no_write_request(config, ecspipe, calls):
     assert ecspipe("up", "-c", config).code == 0
     calls.clear()

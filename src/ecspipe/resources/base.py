@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -111,10 +112,14 @@ class Context:
     retry: Retrier
     adopt: bool = False
     delete_images: bool = False
+    # One request at a time, in a fixed order (`--serial`; the fault tests rely on it).
+    serial: bool = False
 
 
 class Resource(Protocol):
     kind: str
+    # The kinds of resource that must be applied before this one starts (plan.waves).
+    needs: tuple[str, ...]
 
     def plan(self, ctx: Context, read: Reader) -> Change: ...
 
@@ -178,6 +183,18 @@ def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:
     if before != after:
         return [FieldChange(path or "(value)", before, after)]
     return []
+
+
+def at_once(ctx: Context, *calls: Callable[[], Any] | None) -> list[Any]:
+    """Independent requests of one resource, sent together (in order with ctx.serial);
+    their results in order; None stands for a request not needed. The first failure is
+    raised once all have ended."""
+    todo = [c for c in calls if c is not None]  # None: a request not needed this time
+    if ctx.serial or len(todo) <= 1:
+        return [call() for call in todo]
+    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+        futures = [pool.submit(call) for call in todo]
+        return [future.result() for future in futures]
 
 
 def tags_diff(current: dict[str, str], desired: dict[str, str]) -> list[FieldChange]:
