@@ -32,24 +32,30 @@ KIND = "ECR repository"
 
 def _read(ctx: Context, read: Reader) -> dict | None:
     ecr = read("ecr")
+    name = ctx.names.ecr_repository
     try:
-        repo = ecr.describe_repositories(repositoryNames=[ctx.names.ecr_repository])[
-            "repositories"
-        ][0]
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     except Exception as exc:
         if is_error(exc, "RepositoryNotFoundException"):
             return None
         raise
-    tags = tag_dict(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags"))
-    try:
-        lifecycle = ecr.get_lifecycle_policy(repositoryName=ctx.names.ecr_repository)[
-            "lifecyclePolicyText"
-        ]
-    except Exception as exc:
-        if not is_error(exc, "LifecyclePolicyNotFoundException"):
-            raise
-        lifecycle = None
-    return {"repo": repo, "tags": tags, "lifecycle": lifecycle}
+
+    def lifecycle() -> str | None:
+        try:
+            return str(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
+        except Exception as exc:
+            if not is_error(exc, "LifecyclePolicyNotFoundException"):
+                raise
+            return None
+
+    # Once it exists, its tags and its lifecycle policy are read at once.
+    tags, policy = at_once(
+        ctx,
+        lambda: tag_dict(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get(
+            "tags")),
+        lifecycle,
+    )
+    return {"repo": repo, "tags": tags, "lifecycle": policy}
 
 
 def _settings(current: dict) -> dict:
