@@ -115,21 +115,29 @@ class App:
         from ecspipe.preflight import check_account, check_references, read_service
         from ecspipe.resources.base import Context
 
+        reads = None
         if preflight:
             # The account (STS) and the service (ECS) are read at the same time, and
             # the planning modules are imported while those requests are in flight.
+            # Once the account is known (the names), planning's reads start too, while
+            # preflight still reads the task definition: only what needs the facts waits
+            # (plan.start_reads; the plan answers its reads from them).
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=2) as pool:
-                account_check = pool.submit(check_account, self.config, self.aws)
-                pool.submit(importlib.import_module, "ecspipe.plan")
+                service = pool.submit(read_service, self.config, self.aws)
+                loaded = pool.submit(importlib.import_module, "ecspipe.plan")
+                account = check_account(self.config, self.aws)  # wrong credentials: first
+                ahead = Context(config=self.config, names=Names.from_config(self.config, account),
+                                facts=None, aws=self.aws, outputs=Outputs(),
+                                retry=self.retrier(), adopt=adopt)
+                reads = loaded.result().start_reads(ahead, PLAN_WORKERS)
                 try:
-                    facts = read_service(self.config, self.aws)
-                except Exception:
-                    account_check.result()  # wrong credentials or account: say that first
+                    facts = service.result()
+                    check_references(self.config, account)
+                except BaseException:
+                    reads.finish()  # no thread outlives a refused preflight
                     raise
-                account = account_check.result()
-            check_references(self.config, account)
         else:
             account, facts = check_account(self.config, self.aws), None
         return Context(
@@ -141,6 +149,7 @@ class App:
             retry=self.retrier(),
             adopt=adopt,
             delete_images=delete_images,
+            reads=reads,
         )
 
 

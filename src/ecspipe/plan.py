@@ -9,16 +9,17 @@ reported through a callback; nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from ecspipe.aws import translate
 from ecspipe.errors import EcspipeError
-from ecspipe.resources.base import Change, Context, Reader, Resource, Writer
+from ecspipe.resources.base import Change, Context, Reader, Resource, SharedReads, Writer
 from ecspipe.resources.bucket import Bucket
 from ecspipe.resources.connection import Connection
 from ecspipe.resources.log_group import LogGroup
@@ -154,15 +155,57 @@ class Planned:
         return Result(changes=[c for group in self.groups for _, c in group])
 
 
+class _NotYet:
+    """What preflight will know, while it does not yet: any use of it stops a reads-first
+    plan (start_reads) there."""
+
+    def _stop(self, *_: Any) -> Any:
+        raise _FactsNotYet
+
+    __getattr__ = __bool__ = __iter__ = __len__ = __getitem__ = _stop
+
+
+class _FactsNotYet(Exception):
+    pass
+
+
+def start_reads(ctx: Context, workers: int = 8) -> SharedReads:
+    """Start planning's reads now, while preflight is still reading (no-op `up` and
+    `plan` wait for fewer rounds): every resource's plan runs at once on a copy of `ctx`
+    whose facts are not known yet, as far as it gets without them; whatever it read is
+    then answered from these reads when plan() runs for real (pass the returned reads
+    as Context.reads). Nothing is decided here: errors, refusals and changes all come
+    from the real plan."""
+    from dataclasses import replace
+
+    from ecspipe.facts import Outputs
+
+    reads = SharedReads(ctx.aws)
+    early = replace(ctx, facts=cast(Any, _NotYet()), outputs=Outputs(), reads=None)
+
+    def read_ahead(resource: Resource) -> None:
+        # Whatever stops it (the facts, an error, a refusal), the real plan meets again.
+        with contextlib.suppress(Exception):
+            resource.plan(early, reads)
+
+    items = [r for group in resource_groups() for r in group]
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)),
+                              thread_name_prefix="ecspipe-reads")
+    reads.ahead = [pool.submit(read_ahead, resource) for resource in items]
+    pool.shutdown(wait=False)  # its threads end with their reads
+    return reads
+
+
 def plan(ctx: Context, workers: int) -> Planned:
     """Plan every resource (reads only), all of them concurrently.
 
     Planning needs nothing a write makes, only the connection's ARN, which its own
     plan finds: resources that use it wait for that plan (Outputs.connection_known),
     after doing their reads. Any refusal (a resource ecspipe does not own, a missing
-    connection) is raised here, before the first write of any resource.
+    connection) is raised here, before the first write of any resource. Reads begun
+    before preflight ended (ctx.reads, from start_reads) are not sent again.
     """
-    read = Reader(ctx.aws)
+    read = ctx.reads or Reader(ctx.aws)
     groups = resource_groups()
     flat = [r for group in groups for r in group]
     known = ctx.outputs.connection_known
@@ -179,6 +222,9 @@ def plan(ctx: Context, workers: int) -> Planned:
         changes = iter(_map(workers, plan_one, flat))
     finally:
         known.set()  # never leave a waiter behind, whatever failed
+        if ctx.reads is not None:
+            ctx.reads.finish()
+            ctx.reads = None  # answers of this planning only: never for a later one
     return Planned([[(r, next(changes)) for r in group] for group in groups])
 
 
