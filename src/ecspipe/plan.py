@@ -230,7 +230,8 @@ def plan(ctx: Context, workers: int) -> Planned:
 
 def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Progress | None = None,
           after_group: Callable[[list[Resource]], None] | None = None) -> Result:
-    """Make the planned changes group by group; the members of a group concurrently.
+    """Make the planned changes group by group; the members of a group concurrently
+    (all of them at once, or one at a time when `workers` <= 1).
 
     A member may wait inside its apply for another member of its group
     (Outputs.wait_applied): each kind's event is set once its apply has ended, and
@@ -255,7 +256,9 @@ def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Pr
 
     try:
         for group in planned.groups:
-            _map(workers, do, group)
+            # Every member of a wave at once (one may wait inside for another, which
+            # must then be running too); one at a time with workers <= 1 (--serial).
+            _map(len(group) if workers > 1 else 1, do, group)
             if after_group:
                 after_group([r for r, _ in group])
     finally:
