@@ -1,7 +1,8 @@
 """ecspipe's speed goals, measured side by side with an AWS CLI baseline (`make bench`).
 
     .venv/bin/python bench/bench.py --aws .venv-awscli/bin/aws [--runs N] [--quick] [--strict]
-    make bench BENCH_ARGS=--quick     # the same through make: a 3-minute smoke test
+    make bench BENCH_ARGS=--quick     # the same through make: a short smoke test
+    .venv/bin/python bench/bench.py --only wan [--latency 250]   # one section (development)
 
 Starts the sandbox (`ecspipe sandbox`) on a free port of 127.0.0.1, measures,
 stops it, and writes bench/RESULTS.md:
@@ -16,6 +17,11 @@ stops it, and writes bench/RESULTS.md:
      (one ECS service each), in one process.
   5. The baseline: bench/baseline_awscli.sh (one AWS CLI process per request)
      creating the same resources, cold and no-op, in the same run.
+  6. WAN: cold and no-op `up`, `plan`, `status`, `release` (start only) and
+     `down`, and the baseline, through a latency proxy at 0 and at --latency
+     (default 60 ms) per request: rounds = extra time ÷ latency (wan.py).
+  7. Cold `up` (and the baseline) against a sandbox that refuses a new role for
+     --propagation seconds (default 8), as IAM propagation does on AWS.
 
 Every timed command runs as a user runs it: the console script .venv/bin/ecspipe
 in a new process, with fake credentials, empty AWS config files, and the
@@ -28,7 +34,8 @@ The bench's modules: bench.py (this: options, the run, the measurements),
 common.py (paths, names, errors, formatting), processes.py (the commands it
 times and the sandbox process), measure.py (samples and measurements),
 targets.py (each goal, met or missed and why), report.py (RESULTS.md),
-machine.py (the report's machine facts).
+machine.py (the report's machine facts), wanproxy.py (the latency proxy) and
+wan.py (sections 6 and 7).
 
 Exit code: 0 when RESULTS.md was written (1 with --strict if a target is
 missed); 1 on a bench error; 130 on Ctrl-C. The sandbox is stopped in every case.
@@ -370,6 +377,7 @@ class Bench:
             if self.wants("wan"):
                 self.wan.start_proxy(self.sandbox)
                 self.wan.bench_commands()
+                self.context["load_wan"] = machine.load_average()
                 self.wan.bench_baseline("wan", (0.0, self.o.latency))
         finally:
             self.wan.stop_proxy()
