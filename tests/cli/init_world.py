@@ -1,7 +1,8 @@
 """More than the sandbox's seed, for `ecspipe init`: two clusters and three services.
 
 The seed (cluster `demo-cluster`, service `demo-web-service`, container `web`;
-newer seeds also `demo-staging/demo-web-staging`) is left as it is;
+newer seeds also `demo-staging/demo-web-staging`, and the blue/green services in
+clusters of their own, listed after these) is left as it is;
 `add_services` adds what it lacks, through any boto3 client factory (mock mode
 or a server's endpoint):
 

@@ -91,10 +91,13 @@ def test_without_any_flag_exit_2_lists_every_service_of_every_cluster(world, rep
     result = ecspipe("init")
 
     assert result.code == 2, result
-    assert "3 ECS services in 2 clusters of us-east-1" in result.err
+    # The seed's blue/green services (issue 16) are in clusters of their own.
+    assert "5 ECS services in 4 clusters of us-east-1" in result.err
     for flags in ("--cluster demo-cluster --service demo-web-service",
                   "--cluster demo-cluster --service demo-worker",
-                  "--cluster demo-staging --service demo-web-staging"):
+                  "--cluster demo-staging --service demo-web-staging",
+                  "--cluster demo-web-bluegreen --service demo-web-bluegreen",
+                  "--cluster demo-web-codedeploy --service demo-web-codedeploy"):
         assert f"  {flags}\n" in result.err
     assert "--cluster and --service" in result.err
 
@@ -449,7 +452,9 @@ def test_an_asker_chooses_the_service_and_the_connection(world, repo, tmp_path):
     assert "Which ECS service" in service_q
     assert [s.split()[0] for s in services] == ["demo-cluster/demo-web-service",
                                                 "demo-cluster/demo-worker",
-                                                "demo-staging/demo-web-staging"]
+                                                "demo-staging/demo-web-staging",
+                                                "demo-web-bluegreen/demo-web-bluegreen",
+                                                "demo-web-codedeploy/demo-web-codedeploy"]
     assert connections[0].startswith("team-github  AVAILABLE") and "none" in connections[1]
     assert (outcome.config.service.name, outcome.config.source.connection_arn) == (
         "demo-worker", arn)

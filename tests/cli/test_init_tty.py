@@ -130,13 +130,13 @@ def test_numbered_choices_on_a_terminal_and_a_bad_answer_asks_again(tmp_path):
         env = {**os.environ, "AWS_ENDPOINT_URL": url, "COLUMNS": "200", "TERM": "xterm"}
         term = Terminal([*_ecspipe(), "init"], cwd=repo, env=env)
         try:
-            term.expect("Which ECS service gets the pipeline? (3 in 2 clusters of us-east-1)")
+            term.expect("Which ECS service gets the pipeline? (5 in 4 clusters of us-east-1)")
             term.expect("1) demo-cluster/demo-web-service")
             term.expect("2) demo-cluster/demo-worker")
             term.expect("3) demo-staging/demo-web-staging")
             term.expect("Number [1]: ")
             term.send("9\r")
-            term.expect("9 is not in the range 1<=x<=3")
+            term.expect("9 is not in the range 1<=x<=5")
             term.expect("Number [1]: ")
             term.send("abc\r")
             term.expect("is not a valid integer")

@@ -4,7 +4,9 @@ A realistic story through the CLI (init, up, plan, a release, a failing build,
 a rolled-back deployment, status, down) plus a tour of the extension operations
 the CLI does not call (stopping executions, paging every list, both
 connection APIs, UpdateProject, a manual approval, stage conditions,
-RollbackStage, notification rules, error answers...). Every raw answer on the
+RollbackStage, notification rules, ECS service deployments of the seed's
+blue/green service, CodeDeploy deployments of its CODE_DEPLOY service, error
+answers...). Every raw answer on the
 way, whatever its operation, is validated by tests/sandbox/conformance.py, so
 an extension that drifts from AWS's model fails here. And at least the
 operations in REQUIRED must have been answered, so the test cannot pass by
@@ -78,6 +80,17 @@ REQUIRED = {
     ("ecs", "ListClusters"), ("ecs", "ListServices"),  # ecspipe init
     ("ecs", "DescribeServices"), ("ecs", "DescribeTaskDefinition"), ("ecs", "CreateService"),
     ("ecs", "UpdateService"), ("ecs", "DeleteService"),
+    # ECS service deployments (extension: every strategy, pauses, rollback)
+    *(("ecs", op) for op in (
+        "ListServiceDeployments", "DescribeServiceDeployments", "ContinueServiceDeployment",
+        "StopServiceDeployment", "DescribeServiceRevisions", "RegisterTaskDefinition")),
+    # CodeDeploy for ECS (extension: deployment groups, deployments, targets, continue/stop)
+    *(("codedeploy", op) for op in (
+        "ListApplications", "BatchGetApplications", "GetApplication", "ListDeploymentGroups",
+        "BatchGetDeploymentGroups", "GetDeploymentGroup", "CreateDeployment", "GetDeployment",
+        "BatchGetDeployments", "ListDeployments", "ListDeploymentTargets",
+        "BatchGetDeploymentTargets", "ContinueDeployment", "StopDeployment",
+        "GetDeploymentConfig")),
 }
 # Answers that must include an error (status >= 300), validated as errors.
 REQUIRED_ERRORS = {
@@ -85,6 +98,9 @@ REQUIRED_ERRORS = {
     ("codepipeline", "PutApprovalResult"), ("codepipeline", "RollbackStage"),
     ("codeconnections", "GetConnection"), ("ecr", "DescribeRepositories"),
     ("codestar-notifications", "DescribeNotificationRule"),
+    ("ecs", "ContinueServiceDeployment"), ("ecs", "StopServiceDeployment"),
+    ("codedeploy", "GetDeployment"), ("codedeploy", "ContinueDeployment"),
+    ("codedeploy", "CreateDeployment"), ("codedeploy", "GetDeploymentConfig"),
 }
 # What the recorder listens to: every service the story and the tour use
 # except EC2, SNS and CloudWatch (plain moto the tour uses to set things up, not
@@ -228,6 +244,8 @@ def _tour(client: Callable[[str], Any], clock: Any, path: str) -> None:
                             VersionIdMarker=page["NextVersionIdMarker"])
 
     _approval_rollback_and_notifications(client, clock, names)
+    _service_deployments(client, clock)
+    _codedeploy(client, clock)
 
     # Connections: both APIs, tags, pages, and a missing one.
     for api in ("codestar-connections", "codeconnections"):
@@ -342,6 +360,102 @@ def _approval_rollback_and_notifications(client: Callable[[str], Any], clock: An
     notifications.delete_notification_rule(Arn=rule_arn)
     assert error(notifications.describe_notification_rule,
                  Arn=rule_arn) == "ResourceNotFoundException"
+
+
+def _error(call: Callable[..., Any], **kwargs: Any) -> str:
+    with pytest.raises(ClientError) as excinfo:
+        call(**kwargs)
+    return str(excinfo.value.response["Error"]["Code"])
+
+
+def _service_deployments(client: Callable[[str], Any], clock: Any) -> None:
+    """The seed's blue/green service: a deployment paused, continued, stopped; the rolling
+    service's deployments (from the story) listed and described."""
+    ecs, name = client("ecs"), "demo-web-bluegreen"
+    rolling = ecs.list_service_deployments(cluster="demo-cluster", service="demo-web-service",
+                                           maxResults=1)
+    ecs.list_service_deployments(cluster="demo-cluster", service="demo-web-service",
+                                 nextToken=rolling["nextToken"], status=["SUCCESSFUL"])
+    ecs.describe_service_deployments(serviceDeploymentArns=[
+        d["serviceDeploymentArn"] for d in rolling["serviceDeployments"]])
+    ecs.update_service(cluster=name, service=name, forceNewDeployment=True)
+    clock.advance(4)  # paused at POST_TEST_TRAFFIC_SHIFT
+    arn = ecs.describe_services(cluster=name, services=[name])["services"][0][
+        "currentServiceDeployment"]
+    missing = arn.rsplit("/", 1)[0] + "/missing"
+    paused = ecs.describe_service_deployments(serviceDeploymentArns=[arn, missing])[
+        "serviceDeployments"][0]
+    revisions = [paused["targetServiceRevision"]["arn"],
+                 *(r["arn"] for r in paused["sourceServiceRevisions"])]
+    ecs.describe_service_revisions(serviceRevisionArns=[*revisions, missing])
+    hook = paused["lifecycleHookDetails"][0]["hookId"]
+    ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId=hook, action="CONTINUE")
+    assert _error(ecs.continue_service_deployment, serviceDeploymentArn=arn,
+                  hookId=hook) == "InvalidParameterException"
+    assert _error(ecs.continue_service_deployment, serviceDeploymentArn=missing,
+                  hookId=hook) == "ServiceDeploymentNotFoundException"
+    clock.advance(2)  # baking
+    ecs.describe_services(cluster=name, services=[name])
+    ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    clock.advance(1)
+    ecs.describe_service_deployments(serviceDeploymentArns=[arn])
+    assert _error(ecs.stop_service_deployment, serviceDeploymentArn=arn) == "ConflictException"
+    ecs.list_service_deployments(cluster=name, service=name)
+
+
+def _codedeploy(client: Callable[[str], Any], clock: Any) -> None:
+    """The seed's CODE_DEPLOY service: a deployment through its termination wait, another
+    stopped and rolled back; the group and the configurations read."""
+    cd, ecs, name = client("codedeploy"), client("ecs"), "demo-web-codedeploy"
+    cd.batch_get_applications(applicationNames=cd.list_applications()["applications"])
+    cd.get_application(applicationName=name)
+    groups = cd.list_deployment_groups(applicationName=name)["deploymentGroups"]
+    cd.batch_get_deployment_groups(applicationName=name, deploymentGroupNames=[*groups, "nope"])
+    cd.get_deployment_group(applicationName=name, deploymentGroupName=groups[0])
+    cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.ECSLinear10PercentEvery1Minutes")
+    assert _error(cd.get_deployment_config, deploymentConfigName="Custom") == (
+        "DeploymentConfigDoesNotExistException")
+    current = ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
+    keep = ("family", "containerDefinitions", "requiresCompatibilities", "networkMode", "cpu",
+            "memory", "executionRoleArn", "taskRoleArn")
+
+    def deploy() -> str:
+        arn = ecs.register_task_definition(**{k: current[k] for k in keep if k in current})[
+            "taskDefinition"]["taskDefinitionArn"]
+        content = (f"version: 0.0\nResources:\n  - TargetService:\n      Type: "
+                   f"AWS::ECS::Service\n      Properties:\n        TaskDefinition: {arn}\n"
+                   "        LoadBalancerInfo:\n          ContainerName: web\n"
+                   "          ContainerPort: 8080\n")
+        return cd.create_deployment(applicationName=name, deploymentGroupName=groups[0],
+                                    revision={"revisionType": "AppSpecContent",
+                                              "appSpecContent": {"content": content}})[
+            "deploymentId"]
+
+    first = deploy()
+    assert _error(cd.create_deployment, applicationName=name, deploymentGroupName=groups[0],
+                  revision={"revisionType": "AppSpecContent", "appSpecContent": {
+                      "content": "version: 0.0"}}) == "DeploymentLimitExceededException"
+    targets = cd.list_deployment_targets(deploymentId=first)["targetIds"]
+    cd.batch_get_deployment_targets(deploymentId=first, targetIds=targets)
+    clock.advance(5)  # the termination wait
+    cd.get_deployment(deploymentId=first)
+    cd.batch_get_deployment_targets(deploymentId=first, targetIds=targets)
+    ecs.describe_services(cluster=name, services=[name])
+    cd.continue_deployment(deploymentId=first, deploymentWaitType="TERMINATION_WAIT")
+    assert _error(cd.continue_deployment, deploymentId=first,
+                  deploymentWaitType="READY_WAIT") == "DeploymentAlreadyCompletedException"
+    second = deploy()
+    clock.advance(1)
+    cd.stop_deployment(deploymentId=second, autoRollbackEnabled=True)
+    rollback = cd.get_deployment(deploymentId=second)["deploymentInfo"]["rollbackInfo"][
+        "rollbackDeploymentId"]
+    clock.advance(1)
+    cd.batch_get_deployments(deploymentIds=[first, second, rollback])
+    cd.batch_get_deployment_targets(deploymentId=rollback, targetIds=targets)
+    cd.list_deployments(applicationName=name, deploymentGroupName=groups[0])
+    cd.get_deployment_group(applicationName=name, deploymentGroupName=groups[0])
+    assert _error(cd.get_deployment, deploymentId="d-MISSING00") == (
+        "DeploymentDoesNotExistException")
 
 
 def _check(recorder: Recorder) -> None:

@@ -714,7 +714,8 @@ def _resources(client: Any) -> dict[str, Any]:
 
 SEEDED = {
     "buckets": [],
-    "roles": ["demo-web-task-role", "ecsTaskExecutionRole"],
+    "roles": ["demo-web-task-role", "ecsCodeDeployRole", "ecsInfrastructureRoleForLoadBalancers",
+              "ecsTaskExecutionRole"],
     "connections": [],
     "pipelines": [],
     "service": [("demo-web-service", "ACTIVE", 2)],

@@ -93,6 +93,60 @@ def test_a_staging_service_in_its_own_cluster_runs_the_same_image_under_another_
     assert td["executionRoleArn"] == seeded["execution_role_arn"]
 
 
+def test_a_blue_green_service_with_a_pause_hook_stands_behind_its_load_balancer(seeded, ecs,
+                                                                                 aws):
+    bluegreen = seeded["bluegreen"]
+    service = ecs.describe_services(cluster="demo-web-bluegreen",
+                                    services=["demo-web-bluegreen"])["services"][0]
+
+    assert service["serviceArn"] == bluegreen["service_arn"]
+    assert service["deploymentController"] == {"type": "ECS"}
+    configuration = service["deploymentConfiguration"]
+    assert (configuration["strategy"], configuration["bakeTimeInMinutes"]) == ("BLUE_GREEN", 1)
+    assert configuration["lifecycleHooks"] == [{
+        "targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        "timeoutConfiguration": {"timeoutInMinutes": 1440, "action": "ROLLBACK"}}]
+    [balancer] = service["loadBalancers"]
+    advanced = balancer["advancedConfiguration"]
+    assert (balancer["targetGroupArn"], advanced["alternateTargetGroupArn"]) == (
+        bluegreen["blue_target_group_arn"], bluegreen["green_target_group_arn"])
+    assert advanced["roleArn"] == bluegreen["infrastructure_role_arn"]
+    elbv2 = aws("elbv2")
+    rules = elbv2.describe_rules(RuleArns=[advanced["productionListenerRule"],
+                                           advanced["testListenerRule"]])["Rules"]
+    for rule in rules:
+        weights = {g["TargetGroupArn"]: g["Weight"]
+                   for g in rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+        assert weights == {bluegreen["blue_target_group_arn"]: 100,
+                           bluegreen["green_target_group_arn"]: 0}
+    trust = aws("iam").get_role(RoleName="ecsInfrastructureRoleForLoadBalancers")["Role"]
+    assert trust["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "ecs.amazonaws.com"}
+
+
+def test_a_code_deploy_service_has_its_application_and_deployment_group(seeded, ecs, aws):
+    codedeploy = seeded["codedeploy"]
+    service = ecs.describe_services(cluster="demo-web-codedeploy",
+                                    services=["demo-web-codedeploy"])["services"][0]
+    cd = aws("codedeploy")
+    group = cd.get_deployment_group(applicationName=codedeploy["application"],
+                                    deploymentGroupName=codedeploy["deployment_group"])[
+        "deploymentGroupInfo"]
+    listeners = aws("elbv2").describe_listeners(
+        LoadBalancerArn=codedeploy["load_balancer_arn"])["Listeners"]
+
+    assert service["deploymentController"] == {"type": "CODE_DEPLOY"}
+    assert service["loadBalancers"][0]["targetGroupArn"] == codedeploy["blue_target_group_arn"]
+    assert cd.get_application(applicationName="demo-web-codedeploy")["application"][
+        "computePlatform"] == "ECS"
+    assert group["ecsServices"] == [{"serviceName": "demo-web-codedeploy",
+                                     "clusterName": "demo-web-codedeploy"}]
+    assert group["autoRollbackConfiguration"] == {"enabled": True, "events": [
+        "DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]}
+    assert group["serviceRoleArn"] == codedeploy["codedeploy_role_arn"]
+    assert sorted(listener["Port"] for listener in listeners) == [80, 8080]
+
+
 def test_the_seeded_repository_holds_the_image_and_has_no_ecspipe_tags(seeded, aws):
     ecr = aws("ecr")
 

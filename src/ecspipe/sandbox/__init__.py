@@ -11,9 +11,13 @@ read (see reference/aws-facts.md section 6):
   codepipeline.py  the API moto lacks: GetPipelineState, ListActionExecutions,
                    StopPipelineExecution, and executions routed to the simulator
   executions.py    the execution simulator: stages entered and ended on the clock
-  actions.py       what Source and ECS deploy actions do when they run
+  actions.py       what Source, ECS and CodeDeployToECS actions do when they run
   builds.py        what a CodeBuild action does: build record, log, image in ECR
   ecs.py           service deployments that roll out (or roll back)
+  ecs_deployments.py  service deployments as records: ROLLING, BLUE_GREEN, LINEAR, CANARY
+  ecs_deployments_api.py  List/Describe/Continue/StopServiceDeployment(s), revisions
+  codedeploy.py    CodeDeploy for ECS: deployment groups, deployments, targets, continue/stop
+  codedeploy_ecs.py  a CodeDeploy blue/green deployment's lifecycle and the service's task sets
   conditions.py    stage conditions: deployment windows, alarm-watched bakes
   notifications.py CodeStar Notifications rules, publishing pipeline events to SNS
   ecr.py           DescribeImages pages (maxResults, nextToken)
@@ -64,10 +68,12 @@ def install() -> None:
     require_moto()
     from ecspipe.sandbox import (
         codebuild,
+        codedeploy,
         codepipeline,
         connections,
         ecr,
         ecs,
+        ecs_deployments_api,
         iam,
         notifications,
         propagation,
@@ -83,6 +89,8 @@ def install() -> None:
     codebuild.install()
     codepipeline.install()
     ecs.install()
+    ecs_deployments_api.install()
+    codedeploy.install()
     notifications.install()
     ecr.install()
     iam.install()

@@ -19,6 +19,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ecspipe.sandbox import buildfiles
 from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox import propagation
 from ecspipe.sandbox.actions import ActionSimulator, _job_failed, fake_sha
@@ -304,8 +305,10 @@ class BuildSimulator(ActionSimulator):
             endTime=now,
             phases=_phases(build["startTime"], now),
         )
+        # Whatever else the buildspec writes and lists (imageDetail.json, taskdef.json...).
+        files = buildfiles.written_files(ex, run, image_uri)
         for artifact in run.outputs:
-            ex.artifacts[artifact] = {"imagedefinitions.json": definitions}
+            ex.artifacts[artifact] = {**files, "imagedefinitions.json": definitions}
         return None
 
     def abandon(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:

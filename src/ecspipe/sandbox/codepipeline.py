@@ -27,10 +27,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.core.exceptions import JsonRESTError
-
 from ecspipe.sandbox import conditions, paging
 from ecspipe.sandbox.builds import _simulated_builds
+from ecspipe.sandbox.errors import AwsJsonError
 from ecspipe.sandbox.executions import (
     IN_PROGRESS,
     SUCCEEDED,
@@ -56,18 +55,11 @@ from ecspipe.sandbox.settings import SETTINGS
 
 _MARK = "__ecspipe_codepipeline__"
 
-class _Error(JsonRESTError):
-    code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(type(self).__name__, message)
-
-
-class PipelineNameInUseException(_Error):
+class PipelineNameInUseException(AwsJsonError):
     pass
 
 
-class InvalidNextTokenException(_Error):
+class InvalidNextTokenException(AwsJsonError):
     pass
 
 

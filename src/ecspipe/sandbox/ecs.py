@@ -35,8 +35,15 @@ observed, so results do not depend on how often anyone polls.
 CreateService with an awsvpcConfiguration that names no security groups (the
 VPC's default group applies, as AWS documents) no longer fails with HTTP 500.
 
-Other sandbox modules call `deploy()`, `advance_service()`, `advance()` and
-`find_service()`; the codepipeline simulation uses them for its Deploy stage.
+Every deployment is also a service deployment (ecs_deployments.py keeps the
+records); a service whose strategy is BLUE_GREEN, LINEAR or CANARY is deployed
+by that module stage by stage instead of by the rolling update here. As AWS
+does, UpdateService refuses a new task definition for a CODE_DEPLOY service
+(codedeploy_ecs.py deploys those through task sets).
+
+Other sandbox modules call `deploy()`, `advance_service()`, `advance()`,
+`roll_back()` and `find_service()`; the codepipeline simulation uses them for
+its Deploy stage.
 """
 
 from __future__ import annotations
@@ -64,6 +71,10 @@ DEFAULT_DEPLOYMENT_CONFIGURATION = {
     "minimumHealthyPercent": 100,
 }
 _MAX_EVENTS = 100
+# What UpdateService says to a new task definition for a CODE_DEPLOY service (AWS's
+# message, as quoted in fabfuel/ecs-deploy#120).
+CODE_DEPLOY_REFUSAL = ("Unable to update task definition on services with a CODE_DEPLOY "
+                       "deployment controller. Use AWS CodeDeploy to trigger a new deployment.")
 
 
 def rollout_seconds() -> float:
@@ -211,25 +222,29 @@ def _complete(service: Any, deployment: dict[str, Any], at: float) -> None:
     service.ecspipe_rollout = None
     _event(service, at, f"{_label(service)} deployment {deployment['id']} deployment completed.")
     _event(service, at, f"{_label(service)} has reached a steady state.")
+    _service_deployments().rolling_completed(service, deployment, at)
 
 
 def _trip_circuit_breaker(
-    service: Any, deployment: dict[str, Any], rollout: Rollout, at: float
+    service: Any, deployment: dict[str, Any], rollout: Rollout, at: float,
+    reason: str = CIRCUIT_BREAKER_REASON,
 ) -> None:
     desired = int(service.desired_count or 0)
+    breaker = reason == CIRCUIT_BREAKER_REASON
     deployment.update(
         status=ACTIVE,
         rolloutState=FAILED,
-        rolloutStateReason=CIRCUIT_BREAKER_REASON,
+        rolloutStateReason=reason,
         runningCount=0,
         pendingCount=0,
-        failedTasks=max(desired, 1),
+        failedTasks=max(desired, 1) if breaker else int(deployment.get("failedTasks") or 0),
         updatedAt=_dt(at),
     )
+    detail = "tasks failed to start." if breaker else reason
     _event(
         service,
         at,
-        f"{_label(service)} deployment {deployment['id']} deployment failed: tasks failed to start.",
+        f"{_label(service)} deployment {deployment['id']} deployment failed: {detail}",
     )
     previous = next(
         (d for d in service.deployments if d is not deployment and d.get("status") == ACTIVE),
@@ -257,11 +272,43 @@ def _trip_circuit_breaker(
     _order(service)
     _sync_counts(service)
     service.ecspipe_rollout = Rollout(rollback["id"], at + rollout_seconds(), None)
+    _service_deployments().rolling_rolled_back(service, deployment, rollback, at, reason)
+
+
+def roll_back(service: Any, at: float, reason: str) -> bool:
+    """Roll the rolling update in flight back to the previous task definition, at `at`.
+
+    For StopServiceDeployment ROLLBACK and deployment alarms; False if nothing is in
+    flight or there is nothing to return to.
+    """
+    rollout = _rollout(service)
+    deployment = _primary(service)
+    previous = next((d for d in service.deployments or []
+                     if d is not deployment and d.get("status") == ACTIVE
+                     and d.get("rolloutState") != FAILED), None)
+    if rollout is None or deployment is None or previous is None:
+        return False
+    if deployment["id"] != rollout.deployment_id:
+        return False
+    _trip_circuit_breaker(service, deployment, Rollout(deployment["id"], at,
+                                                      previous["taskDefinition"]), at, reason)
+    return True
+
+
+def _service_deployments() -> Any:
+    # Imported late: ecs_deployments builds on this module's helpers.
+    from ecspipe.sandbox import ecs_deployments
+
+    return ecs_deployments
 
 
 def advance_service(service: Any, now: float) -> None:
     """Apply every rollout transition of `service` that is due by `now`."""
     with _lock:
+        _service_deployments().advance_managed(service, now)
+        from ecspipe.sandbox import codedeploy_ecs
+
+        codedeploy_ecs.advance_service(service, now)  # a CODE_DEPLOY service's task sets
         while True:
             rollout = _rollout(service)
             if rollout is None or rollout.settles_at > now:
@@ -313,7 +360,7 @@ def deploy(
     with _lock:
         target = backend._get_service(cluster, service)
         advance_service(target, now)
-        return start_deployment(target, arn, now, rollback=rollback)
+        return _service_deployments().begin(target, arn, now, rollback=rollback)
 
 
 # --- moto wiring -------------------------------------------------------------------
@@ -351,6 +398,7 @@ def _settle_new_service(backend: Any, service: Any, now: float) -> None:
     service.ecspipe_rollout = None
     if service.deployments:
         _event(service, now, f"{_label(service)} has reached a steady state.")
+    _service_deployments().created(service, now)
 
 
 def _create_service(original):
@@ -374,6 +422,7 @@ def _update_service(original):
                 before = None  # let moto raise its own error below
             if before is not None:
                 advance_service(before, now)
+                _refuse_update(before, props)
             old_task_definition = before.task_definition if before is not None else None
             service = original(self, service_properties)
             # moto stores whatever string it was given ("demo-web"); AWS resolves
@@ -382,8 +431,11 @@ def _update_service(original):
                 service.task_definition = self.describe_task_definition(
                     props["task_definition"]
                 ).arn
-            if service.task_definition != old_task_definition or props.get("force_new_deployment"):
-                start_deployment(service, service.task_definition, now)
+            ecs_controlled = ((service.deployment_controller or {}).get("type") or "ECS") == "ECS"
+            if ecs_controlled and (service.task_definition != old_task_definition
+                                   or props.get("force_new_deployment")):
+                # (CODE_DEPLOY and EXTERNAL services deploy through task sets.)
+                _service_deployments().begin(service, service.task_definition, now)
             elif props.get("desired_count") is not None:
                 # Scaling only: the primary follows the new desired count.
                 primary = _primary(service)
@@ -398,6 +450,18 @@ def _update_service(original):
             return service
 
     return update_service
+
+
+def _refuse_update(service: Any, props: dict[str, Any]) -> None:
+    """What AWS's UpdateService refuses that moto accepts."""
+    from moto.ecs.exceptions import InvalidParameterException
+
+    controller = (service.deployment_controller or {}).get("type") or "ECS"
+    if controller == "CODE_DEPLOY" and props.get("task_definition"):
+        raise InvalidParameterException(CODE_DEPLOY_REFUSAL)
+    problem = _service_deployments().configuration_problem(props.get("deployment_configuration"))
+    if problem:
+        raise InvalidParameterException(problem)
 
 
 def _describe_services(original):
@@ -417,13 +481,22 @@ def _create_service_response(original):
     def create_service(self):
         # The backend's create_service has no parameter for it, so moto drops
         # deploymentConfiguration; pick it up from the request here.
-        result = original(self)
         requested = self._get_param("deploymentConfiguration")
+        problem = _service_deployments().configuration_problem(requested)
+        if problem:
+            from moto.ecs.exceptions import InvalidParameterException
+
+            raise InvalidParameterException(problem)
+        result = original(self)
         service = getattr(result, "result", {}).get("service")
         if requested and service is not None:
             merged = copy.deepcopy(DEFAULT_DEPLOYMENT_CONFIGURATION)
             merged.update(requested)
             service.deployment_configuration = merged
+            # The first deployment was recorded before the configuration was known.
+            for record in _service_deployments().records(service):
+                record.configuration = copy.deepcopy(merged)
+                record.strategy = _service_deployments().strategy(service)
         return result
 
     return create_service

@@ -51,20 +51,22 @@ from moto.codepipeline.exceptions import (
     PipelineNotFoundException,
 )
 from moto.codepipeline.models import PipelineExecution, codepipeline_backends
-from moto.core.exceptions import JsonRESTError
 
 from ecspipe.sandbox import conditions
 from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox.actions import (
     ActionSimulator,
     ApprovalSimulator,
+    CodeDeployToEcsSimulator,
     EcsDeploySimulator,
+    NotYet,
     SourceRevision,
     SourceSimulator,
     _job_failed,
 )
 from ecspipe.sandbox.builds import BuildSimulator
 from ecspipe.sandbox.conditions import ConditionRun
+from ecspipe.sandbox.errors import AwsJsonError
 from ecspipe.sandbox.settings import SETTINGS
 
 IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
@@ -77,50 +79,43 @@ _local = threading.local()
 # --- errors moto does not define -------------------------------------------------
 
 
-class _Error(JsonRESTError):
-    code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(type(self).__name__, message)
-
-
-class PipelineExecutionNotStoppableException(_Error):
+class PipelineExecutionNotStoppableException(AwsJsonError):
     pass
 
 
-class DuplicatedStopRequestException(_Error):
+class DuplicatedStopRequestException(AwsJsonError):
     pass
 
 
-class ValidationException(_Error):
+class ValidationException(AwsJsonError):
     pass
 
 
-class StageNotFoundException(_Error):
+class StageNotFoundException(AwsJsonError):
     pass
 
 
-class ActionNotFoundException(_Error):
+class ActionNotFoundException(AwsJsonError):
     pass
 
 
-class InvalidApprovalTokenException(_Error):
+class InvalidApprovalTokenException(AwsJsonError):
     pass
 
 
-class ApprovalAlreadyCompletedException(_Error):
+class ApprovalAlreadyCompletedException(AwsJsonError):
     pass
 
 
-class UnableToRollbackStageException(_Error):
+class UnableToRollbackStageException(AwsJsonError):
     pass
 
 
-class PipelineExecutionOutdatedException(_Error):
+class PipelineExecutionOutdatedException(AwsJsonError):
     pass
 
 
-class ConflictException(_Error):
+class ConflictException(AwsJsonError):
     code = 409
 
 
@@ -473,10 +468,14 @@ def _finish_runs(pipeline: Any, ex: SimulatedExecution, at: float) -> None:
     """End the actions due at `at`; once every action has ended, the stage moves on."""
     stage = ex.stage
     for run in stage.runs:
-        if run.status != IN_PROGRESS or run.ends_at is None or run.ends_at > at:
+        simulator = simulator_for(run.declaration)
+        due = simulator.due_at(ex, run) if run.status == IN_PROGRESS else None
+        if due is None or due > at:
             continue
         try:
-            error = simulator_for(run.declaration).finish(ex, run, at)
+            error = simulator.finish(ex, run, at)
+        except NotYet:
+            continue  # what the action waits for has not happened yet (asked again later)
         except Exception as exc:
             error = _job_failed(f"ecspipe sandbox: simulator error: {exc!r}")
         run.status, run.error, run.last_update_time = (FAILED if error else SUCCEEDED), error, at
@@ -629,7 +628,8 @@ def _due_at(ex: SimulatedExecution) -> float | None:
         return stage.conditions["beforeEntry"].decides_at
     if stage.phase == "success":
         return stage.conditions["onSuccess"].decides_at
-    ends = [r.ends_at for r in stage.runs if r.status == IN_PROGRESS and r.ends_at is not None]
+    ends = [due for r in stage.runs if r.status == IN_PROGRESS
+            for due in [simulator_for(r.declaration).due_at(ex, r)] if due is not None]
     return min(ends) if ends else None
 
 
@@ -799,6 +799,14 @@ def stop_execution(
         return ex
 
 
+def _declared_stage(pipeline: Any, stage_name: str) -> dict[str, Any]:
+    stage = next((s for s in pipeline.pipeline["stages"] if s["name"] == stage_name), None)
+    if stage is None:
+        raise StageNotFoundException(
+            f"Stage {stage_name} not found in pipeline {pipeline.pipeline['name']}")
+    return stage
+
+
 def put_approval_result(
     account_id: str,
     region: str,
@@ -820,10 +828,7 @@ def put_approval_result(
     pipeline = find_pipeline(account_id, region, pipeline_name)
     with _lock:
         advance_pipeline(pipeline, now)
-        stage = next((s for s in pipeline.pipeline["stages"] if s["name"] == stage_name), None)
-        if stage is None:
-            raise StageNotFoundException(
-                f"Stage {stage_name} not found in pipeline {pipeline_name}")
+        stage = _declared_stage(pipeline, stage_name)
         action = next((a for a in stage["actions"] if a["name"] == action_name), None)
         if action is None or (action["actionTypeId"]["category"], action["actionTypeId"][
                 "provider"]) != ("Approval", "Manual"):
@@ -867,10 +872,7 @@ def rollback_stage(
     with _lock:
         advance_pipeline(pipeline, now)
         declaration = pipeline.pipeline
-        stage = next((s for s in declaration["stages"] if s["name"] == stage_name), None)
-        if stage is None:
-            raise StageNotFoundException(
-                f"Stage {stage_name} not found in pipeline {pipeline_name}")
+        stage = _declared_stage(pipeline, stage_name)
         if any(_category(a) == "Source" for a in stage["actions"]):
             raise UnableToRollbackStageException(
                 f"Unable to roll back stage {stage_name}: a stage that contains a source "
@@ -928,6 +930,7 @@ _SOURCE = SourceSimulator()
 SIMULATORS: dict[str, ActionSimulator] = {
     "CodeBuild": BuildSimulator(),
     "ECS": EcsDeploySimulator(),
+    "CodeDeployToECS": CodeDeployToEcsSimulator(),
     "Manual": ApprovalSimulator(),
 }
 

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.base_backend import BackendDict, BaseBackend
-from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
+from ecspipe.sandbox.errors import AwsJsonError
 from ecspipe.sandbox.settings import SETTINGS
 
 SERVICE = "codestar-notifications"
@@ -59,22 +59,15 @@ _NAME_RE = re.compile(r"[A-Za-z0-9\-_ ]{1,64}")
 _lock = threading.Lock()
 
 
-class _Error(JsonRESTError):
-    code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(type(self).__name__, message)
-
-
-class ValidationException(_Error):
+class ValidationException(AwsJsonError):
     pass
 
 
-class ResourceAlreadyExistsException(_Error):
+class ResourceAlreadyExistsException(AwsJsonError):
     pass
 
 
-class ResourceNotFoundException(_Error):
+class ResourceNotFoundException(AwsJsonError):
     code = 404
 
 
