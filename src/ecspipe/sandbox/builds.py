@@ -19,9 +19,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ecspipe.sandbox import buildfiles
+from ecspipe.sandbox import buildfiles, propagation
 from ecspipe.sandbox import ecs as ecs_sim
-from ecspipe.sandbox import propagation
 from ecspipe.sandbox.actions import ActionSimulator, _job_failed, fake_sha
 from ecspipe.sandbox.settings import SETTINGS
 
