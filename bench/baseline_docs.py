@@ -28,7 +28,7 @@ the literal `__CONNECTION_ARN__`, which the script replaces with sed at run time
 
 The pipeline and project documents need what ecspipe's preflight reads from the
 ECS service. With --endpoint-url (the sandbox) it is read exactly as `ecspipe up`
-reads it (ecspipe.preflight.read_service), and the account from STS; without it,
+reads it (ecspipe.preflight.read_environments), and the account from STS; without it,
 the sandbox's seed values are assumed (ecspipe/sandbox/seed.py) and the account
 is --account (default: the config's account_id, else moto's 123456789012).
 """
@@ -47,7 +47,7 @@ from ecspipe.documents import policies
 from ecspipe.documents.pipeline import pipeline_declaration
 from ecspipe.documents.project import project_request
 from ecspipe.errors import EcspipeError
-from ecspipe.facts import ServiceFacts
+from ecspipe.facts import EnvironmentFacts, ServiceFacts
 from ecspipe.names import Names, tag_list
 from ecspipe.resources.bucket import ENCRYPTION, PUBLIC_ACCESS_BLOCK
 from ecspipe.resources.log_group import RETENTION_DAYS
@@ -61,8 +61,8 @@ def seed_facts(config: Config, names: Names) -> ServiceFacts:
     """What preflight would read from the sandbox's seeded service, without reading it."""
     ecs = f"arn:{names.partition}:ecs:{names.region}:{names.account}"
     iam = f"arn:{names.partition}:iam::{names.account}:role"
-    cluster = config.service.cluster_name
-    service = config.service.service_name
+    cluster = config.targets[0].service.cluster_name
+    service = config.targets[0].service.service_name
     return ServiceFacts(
         cluster_name=cluster,
         cluster_arn=f"{ecs}:cluster/{cluster}",
@@ -71,7 +71,7 @@ def seed_facts(config: Config, names: Names) -> ServiceFacts:
         task_definition_arn=f"{ecs}:task-definition/{seed.FAMILY}:1",
         family=seed.FAMILY,
         containers=(seed.CONTAINER,),
-        container=config.service.container or seed.CONTAINER,
+        container=config.targets[0].service.container or seed.CONTAINER,
         cpu_architecture="X86_64",
         deployment_controller="ECS",
         task_role_arn=f"{iam}/{seed.TASK_ROLE}",
@@ -100,16 +100,16 @@ def main(argv: list[str] | None = None) -> int:
                                "its own connection; remove connection_arn from the config")
         if args.endpoint_url:
             from ecspipe.aws import Aws
-            from ecspipe.preflight import read_service
+            from ecspipe.preflight import read_environments
 
             aws = Aws(config.region, endpoint_url=args.endpoint_url)
             account = args.account or aws.account_id()
             names = Names.from_config(config, account)
-            facts = read_service(config, aws)
+            facts = tuple(read_environments(config, aws))
         else:
             account = args.account or config.account_id or SANDBOX_ACCOUNT
             names = Names.from_config(config, account)
-            facts = seed_facts(config, names)
+            facts = (EnvironmentFacts(config.targets[0], seed_facts(config, names)),)
     except EcspipeError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         for problem in getattr(exc, "problems", []):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole ecspipe story against the local sandbox, as a newcomer would run it:
 # start the emulator, init (in a scratch checkout of the app), validate, plan,
-# up (twice), release --wait, status, down.
+# up (twice), release --wait, status, down; then the same image promoted through
+# staging, an approval and production (config.environments.example.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -55,4 +56,58 @@ step ecspipe status -c $CONFIG
 "$BIN/ecspipe" status -c $CONFIG
 step ecspipe down -c $CONFIG --yes
 "$BIN/ecspipe" down -c $CONFIG --yes
+
+# ---- act 2: staging, an approval, production ------------------------------------------
+ENVS=config.environments.example.yaml
+act() { printf '\n\033[1;36m== %s ==\033[0m\n' "$*"; }
+say() { printf '\033[2m# %s\033[0m\n' "$*"; }
+# Until `status` shows production's approval waiting (for execution $1, or any): the
+# sandbox runs on wall time, so the pipeline takes a few seconds to get there.
+wait_for_approval() {
+  for _ in $(seq 1 120); do
+    "$BIN/ecspipe" status -c $ENVS -o json 2>/dev/null | "$BIN/python" -c '
+import json, sys
+data = json.load(sys.stdin)
+approval = [e for e in data["environments"] if e["name"] == "production"][0]["approval"]
+sys.exit(0 if approval and sys.argv[1] in ("", approval["execution_id"]) else 1)' "${1:-}" && return 0
+    sleep 1
+  done
+  echo "no approval waited" >&2; exit 1
+}
+
+act "Act 2: build once, deploy to staging, approve, promote the same image to production"
+say "The sandbox also runs a staging service, in its own cluster, whose container is named"
+say "differently (app, where production's is web). $ENVS lists both:"
+step "sed -n '/^environments:/,/^  events:/p' $ENVS"
+sed -n '/^environments:/,/^  events:/p' $ENVS
+step ecspipe up -c $ENVS --wait-connection
+"$BIN/ecspipe" up -c $ENVS --wait-connection --timeout 60
+say "A stage per environment, an approval stage before production, and notifications: a"
+say "KMS-encrypted SNS topic, an email subscription and a CodeStar Notifications rule."
+say "CodePipeline started a first execution when it created the pipeline: it deploys"
+say "staging and waits for approval before production. That one is not wanted here:"
+wait_for_approval
+step "ecspipe approve -c $ENVS --env production --reject --yes --comment 'the release below is newer'"
+"$BIN/ecspipe" approve -c $ENVS --env production --reject --yes --comment 'the release below is newer'
+
+step "ecspipe release -c $ENVS --wait &   # in the background (its lines start with │)"
+RELEASE_LOG=.demo/release.log
+: >"$RELEASE_LOG"
+"$BIN/ecspipe" release -c $ENVS --wait --timeout 300 > >(tee "$RELEASE_LOG" | sed -u 's/^/  │ /') 2>&1 &
+RELEASE=$!
+for _ in $(seq 1 240); do  # until release --wait says it waits for the approval
+  grep -q "waiting for approval to deploy to production" "$RELEASE_LOG" && break
+  kill -0 $RELEASE 2>/dev/null || break
+  sleep 0.5
+done
+sleep 0.5
+say "release --wait stopped at the approval. In another terminal, a person answers it:"
+step ecspipe approve -c $ENVS --env production --yes
+"$BIN/ecspipe" approve -c $ENVS --env production --yes
+step "wait   # release --wait follows production's deploy, then checks what each service runs"
+wait $RELEASE
+step ecspipe status -c $ENVS
+"$BIN/ecspipe" status -c $ENVS
+step ecspipe down -c $ENVS --yes
+"$BIN/ecspipe" down -c $ENVS --yes
 printf '\n\033[1mdemo finished: the sandbox stops now.\033[0m\n'

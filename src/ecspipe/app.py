@@ -102,48 +102,69 @@ class App:
 
         return Names.from_config(self.config)
 
+    def check_account(self) -> str:
+        """The caller's account, refused when it is not the config's `account_id`."""
+        from ecspipe.preflight import check_account
+
+        return check_account(self.config, self.aws)
+
     def retrier(self) -> Retrier:
         from ecspipe.retry import Retrier
 
         return Retrier(sleep=self.sleep, clock=self.clock)
 
     def context(self, preflight: bool = True, adopt: bool = False,
-                delete_images: bool = False) -> Context:
-        """Account check and (for plan/up) the ECS preflight: reads only."""
-        from ecspipe.facts import Outputs
+                delete_images: bool = False, check_caller: bool = True) -> Context:
+        """Account check and (for plan/up) the ECS preflight: reads only.
+
+        `check_caller=False` (read commands whose names need no account): no STS call
+        here; the command runs `App.check_account` itself, with its first reads."""
+        from ecspipe.facts import EnvironmentFacts, Outputs
         from ecspipe.names import Names
-        from ecspipe.preflight import check_account, check_references, read_service
+        from ecspipe.preflight import (
+            check_account,
+            check_placement,
+            check_references,
+            read_environments,
+        )
         from ecspipe.resources.base import Context
 
+        environments: list[EnvironmentFacts] = []
+        account: str | None
         reads = None
         if preflight:
-            # The account (STS) and the service (ECS) are read at the same time, and
+            # The account (STS) and the services (ECS) are read at the same time, and
             # the planning modules are imported while those requests are in flight.
             # Once the account is known (the names), planning's reads start too, while
-            # preflight still reads the task definition: only what needs the facts waits
-            # (plan.start_reads; the plan answers its reads from them).
+            # preflight still reads the task definitions: only what needs the facts
+            # waits (plan.start_reads; the plan answers its reads from them).
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=2) as pool:
-                service = pool.submit(read_service, self.config, self.aws)
+                services = pool.submit(read_environments, self.config, self.aws)
                 loaded = pool.submit(importlib.import_module, "ecspipe.plan")
-                account = check_account(self.config, self.aws)  # wrong credentials: first
+                # Wrong credentials or account, or an ARN of another account: said first
+                # (ECS answers such an ARN as a missing cluster).
+                account = check_account(self.config, self.aws)
+                check_placement(self.config, account)
                 ahead = Context(config=self.config, names=Names.from_config(self.config, account),
-                                facts=None, aws=self.aws, outputs=Outputs(),
+                                environments=(), aws=self.aws, outputs=Outputs(),
                                 retry=self.retrier(), adopt=adopt)
                 reads = loaded.result().start_reads(ahead, PLAN_WORKERS)
                 try:
-                    facts = service.result()
+                    environments = services.result()
                     check_references(self.config, account)
                 except BaseException:
                     reads.finish()  # no thread outlives a refused preflight
                     raise
+        elif check_caller:
+            account = check_account(self.config, self.aws)
         else:
-            account, facts = check_account(self.config, self.aws), None
+            account = self.config.account_id
         return Context(
             config=self.config,
             names=Names.from_config(self.config, account),
-            facts=facts,
+            environments=tuple(environments),
             aws=self.aws,
             outputs=Outputs(),
             retry=self.retrier(),

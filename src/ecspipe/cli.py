@@ -81,7 +81,7 @@ def complete_environments(ctx: click.Context, param: click.Parameter,
                           incomplete: str) -> list[str]:
     """Shell completion of environment names: `environments[].name` of the config given
     by -c (or ECSPIPE_CONFIG, or ./ecspipe.yaml), read as raw YAML. Silent on any
-    problem: a completion never prints an error. For the --env options to come."""
+    problem: a completion never prints an error (`approve --env`, `release --until`)."""
     try:
         import yaml
 
@@ -162,7 +162,8 @@ def cli() -> None:
     """Give an existing Amazon ECS service a production CI/CD pipeline in one command.
 
     GitHub connection -> CodeBuild (docker build, test, push a unique tag to ECR)
-    -> ECS rolling deploy, triggered by pushes to one branch.
+    -> ECS rolling deploy, triggered by pushes to one branch; optionally through
+    several environments (staging, an approval, production), one image for all.
     """
 
 
@@ -265,8 +266,11 @@ def validate(app: App, output: str) -> None:
         return
     for a in apps:
         render.out(f"{a.config_path}: valid", style="bold green")
-        for key, value in a.offline_names().summary().items():
-            render.out(f"  {key:<16} {value}")
+        summary = a.offline_names().summary()
+        width = max(16, *(len(key) + 1 for key in summary))
+        for key, value in summary.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            render.out(f"  {key:<{width}} {shown}")
     if not all(a.config.account_id for a in apps):
         render.err("note: the bucket name includes the AWS account ID, resolved at `plan`/`up`")
 
@@ -308,6 +312,10 @@ def _title(ctx: Context, apply: bool) -> str:
         f"account {ctx.names.account}"
 
 
+def _shown_counts(result: Any) -> dict[str, int]:
+    return {k: v for k, v in result.counts().items() if k != "absent"}
+
+
 def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
                 wait_connection: bool = False, timeout: float = 2700.0,
                 serial: bool = False) -> None:
@@ -325,8 +333,10 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
     if output == "json":
         render.emit_json(result.to_json(ctx))
     else:
-        render.changes(result.changes, _title(ctx, apply))
-        render.summary(result.counts(), applied=apply)
+        # "absent": a resource ecspipe would delete if it were there (say, its own
+        # notification key once notify.sns_topic_arn is given); nothing to show.
+        render.changes([c for c in result.changes if c.action != "absent"], _title(ctx, apply))
+        render.summary(_shown_counts(result), applied=apply)
     if ctx.outputs.connection_status == "PENDING":
         _action_required(ctx)
         if apply:
@@ -359,8 +369,9 @@ def _plan_or_up_many(app: App, apply: bool, output: str, adopt: bool,
         totals: dict[str, int] = {}
         for r in done:
             assert r.ctx is not None and r.result is not None
-            render.changes(r.result.changes, _title(r.ctx, apply))
-            for action, count in r.result.counts().items():
+            render.changes([c for c in r.result.changes if c.action != "absent"],
+                           _title(r.ctx, apply))
+            for action, count in _shown_counts(r.result).items():
                 totals[action] = totals.get(action, 0) + count
             render.out("")
         render.out(f"{len(done)} pipelines", style="bold")
@@ -407,17 +418,19 @@ def up(app: App, output: str, dry_run: bool, adopt: bool, wait_connection: bool,
               help="How many executions to show.")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 def status(app: App, output: str, limit: int, watch: bool) -> None:
-    """Show executions, stage states and what the service runs."""
+    """Show executions, stages and what each environment runs."""
     from ecspipe import render
     from ecspipe.status import collect
 
-    ctx = app.context(preflight=False)
+    ctx = app.context(preflight=False, check_caller=False)
+    check: Callable[[], object] | None = app.check_account  # once, with the first reads
     while True:
-        data = collect(ctx, limit)
+        data = collect(ctx, limit, check_account=check)
+        check = None
         if output == "json":
             render.emit_json(data)
         else:
-            render.status(data)
+            render.status({**data, "approve_command": _approve_command(app)})
         if not watch:
             return
         app.sleep(5.0)
@@ -425,20 +438,36 @@ def status(app: App, output: str, limit: int, watch: bool) -> None:
             render.out("")
 
 
+def _approve_command(app: App) -> Callable[[str], str]:
+    """The exact `ecspipe approve` command for an environment of this config."""
+    import shlex
+
+    config = "" if app.config_path == "ecspipe.yaml" else f" -c {shlex.quote(app.config_path)}"
+    return lambda env: f"ecspipe approve --env {env}{config}"
+
+
 @cli.command()
 @common_options
 @output_option
 @click.option("--commit", default=None, help="Start on this commit SHA instead of the branch head.")
 @click.option("--wait", is_flag=True, help="Follow the execution until it ends.")
+@click.option("--until", "until", default=None, metavar="ENV", shell_complete=complete_environments,
+              help="With --wait: end successfully once this environment is deployed and "
+              "verified.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
               help="Seconds to wait with --wait.")
-def release(app: App, output: str, commit: str | None, wait: bool, timeout: float) -> None:
+def release(app: App, output: str, commit: str | None, wait: bool, until: str | None,
+            timeout: float) -> None:
     """Start the pipeline ("Release change"); --wait follows it."""
     from ecspipe import release as core
     from ecspipe import render
+    from ecspipe.errors import UserError
 
-    ctx = app.context(preflight=False)
-    execution_id, pipeline = core.start(ctx, commit)
+    if until and not wait:
+        raise UserError("--until works with --wait", hint="ecspipe release --wait --until ENV")
+    ctx = app.context(preflight=False, check_caller=False)
+    target = core.until_target(ctx, until)
+    execution_id, pipeline = core.start(ctx, commit, check_account=app.check_account)
     if output == "text":
         render.out(f"started execution {execution_id}", style="bold")
         render.out(f"  {ctx.names.pipeline_console_url}", style="dim")
@@ -447,10 +476,10 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
             render.emit_json({"execution_id": execution_id,
                               "console_url": ctx.names.pipeline_console_url})
         return
-    follower = render.Follower(stderr=output == "json")
+    follower = render.Follower(stderr=output == "json", approve_command=_approve_command(app))
     try:
         result = core.follow(ctx, execution_id, pipeline, timeout, app.sleep, app.clock,
-                             on_update=follower)
+                             on_update=follower, until=target)
     finally:
         follower.close()
     if output == "json":
@@ -458,6 +487,47 @@ def release(app: App, output: str, commit: str | None, wait: bool, timeout: floa
     else:
         render.outcome(result)
     core.raise_for(result)
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--env", "env", default=None, metavar="NAME", shell_complete=complete_environments,
+              help="The environment whose approval to answer (default: the only one waiting).")
+@click.option("--reject", is_flag=True, help="Reject: the execution stops, the environment "
+              "keeps what it runs.")
+@click.option("--comment", default=None, metavar="TEXT",
+              help="The approval's summary, shown in the console and to `release --wait` "
+              "(at most 512 characters).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def approve(app: App, output: str, env: str | None, reject: bool, comment: str | None,
+            yes: bool) -> None:
+    """Answer a waiting approval; shows what it promotes."""
+    from ecspipe import approve as core
+    from ecspipe import render
+    from ecspipe.errors import UserError
+
+    core.check_comment(comment)
+    ctx = app.context(preflight=False, check_caller=False)
+    pending = core.find(ctx, env, check_account=app.check_account)
+    verb = "reject" if reject else "approve"
+    if output == "text":
+        render.approval(pending)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"refusing to {verb} without confirmation (no terminal)",
+                            hint="pass --yes to confirm non-interactively")
+        question = (f"{verb.capitalize()} deploying execution {pending.execution['id'][:8]} "
+                    f"to {pending.env}?" if not reject else
+                    f"Reject execution {pending.execution['id'][:8]} for {pending.env}?")
+        if not click.confirm(question, default=False, err=True):
+            render.err("nothing answered", style="yellow")
+            return
+    result = core.answer(ctx, pending, approve=not reject, comment=comment)
+    if output == "json":
+        render.emit_json({**result, "pending": pending.to_json()})
+    else:
+        render.answered(result)
 
 
 def _confirm_deletion(yes: bool) -> bool:

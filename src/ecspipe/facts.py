@@ -6,7 +6,12 @@ Documents are built from config + names + these facts, so every builder stays pu
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ecspipe.config import Target
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,28 @@ class ServiceFacts:
     def pass_role_arns(self) -> list[str]:
         """Roles CodePipeline's ECS action passes when it registers a task definition."""
         return sorted({a for a in (self.task_role_arn, self.execution_role_arn) if a})
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    """One environment the pipeline deploys to: its place in the config, and its service."""
+
+    target: Target
+    service: ServiceFacts
+
+    @property
+    def name(self) -> str | None:
+        """None for the single `service:` form."""
+        return self.target.name
+
+    @property
+    def approval(self) -> bool:
+        return self.target.approval
+
+
+def shared_architecture(environments: Sequence[EnvironmentFacts]) -> str:
+    """The one CPU architecture every environment runs (preflight checked they agree)."""
+    return environments[0].service.cpu_architecture if environments else "X86_64"
 
 
 @dataclass

@@ -48,12 +48,12 @@ from typing import Any
 log = logging.getLogger(__name__)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
-FORMAT = 2
+FORMAT = 3  # 3: endpoints of kms, sns and codestar-notifications (notifications) too
 # endpoints.json keys services by endpoint prefix (ECR's is api.ecr). A test
 # checks this covers every service ecspipe makes a client for.
 ENDPOINT_PREFIXES = frozenset({
-    "api.ecr", "codebuild", "codeconnections", "codepipeline", "codestar-connections", "ecs",
-    "iam", "logs", "s3", "sts",
+    "api.ecr", "codebuild", "codeconnections", "codepipeline", "codestar-connections",
+    "codestar-notifications", "ecs", "iam", "kms", "logs", "s3", "sns", "sts",
 })
 COMPACTED = ("service-2", "endpoint-rule-set-1")
 DOC_KEYS = frozenset({"documentation", "documentationUrl"})

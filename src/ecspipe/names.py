@@ -35,6 +35,12 @@ ACCOUNT_PLACEHOLDER = "<account-id>"
 BUCKET_MAX = 63
 ROLE_MAX = 64  # IAM role names
 CONNECTION_MAX = 32  # CodeConnections ConnectionName
+NOTIFICATION_RULE_MAX = 64  # CodeStar Notifications rule Name (unique per account)
+# The single `service:` form keeps the stage and file names of before environments.
+DEPLOY_STAGE = "Deploy"
+DEPLOY_ACTION = "Deploy"
+APPROVAL_ACTION = "Approve"
+IMAGEDEFINITIONS = "imagedefinitions.json"
 
 
 def partition_of(region: str) -> str:
@@ -66,6 +72,10 @@ class Names:
     ecr_repository: str
     account_id: str | None = None
     user_tags: tuple[tuple[str, str], ...] = ()
+    # (name, approval) of each environment of `environments:`; empty for `service:`.
+    environments: tuple[tuple[str, bool], ...] = ()
+    # Notifications: "owned" (a topic ecspipe creates), "given" (sns_topic_arn), or None.
+    notify: str | None = None
 
     @classmethod
     def from_config(cls, config: Config, account_id: str | None = None) -> Names:
@@ -75,7 +85,33 @@ class Names:
             ecr_repository=config.image.repository or config.name,
             account_id=account_id or config.account_id,
             user_tags=tuple(sorted(config.tags.items())),
+            environments=tuple((t.name, t.approval) for t in config.targets if t.name),
+            notify=None if config.notify is None else
+            "owned" if config.notify.owned_topic else "given",
         )
+
+    # ---- stages and files of each environment (None: the single `service:` form) ----
+    @staticmethod
+    def deploy_stage(env: str | None) -> str:
+        return DEPLOY_STAGE if env is None else f"Deploy-{env}"
+
+    @staticmethod
+    def approval_stage(env: str) -> str:
+        return f"Approve-{env}"
+
+    @staticmethod
+    def imagedefinitions(env: str | None) -> str:
+        return IMAGEDEFINITIONS if env is None else f"imagedefinitions-{env}.json"
+
+    @property
+    def stages(self) -> list[str]:
+        """Every stage of the pipeline, in order."""
+        stages = ["Source", "Build"]
+        for env, approval in self.environments or ((None, False),):
+            if approval and env:
+                stages.append(self.approval_stage(env))
+            stages.append(self.deploy_stage(env))
+        return stages
 
     # ---- physical names -------------------------------------------------
     @property
@@ -127,6 +163,19 @@ class Names:
     def log_group(self) -> str:
         return f"/aws/codebuild/{self.build_project}"
 
+    @property
+    def notification_topic(self) -> str:
+        return f"{self.name}-{self.region}-notifications"
+
+    @property
+    def notification_key_alias(self) -> str:
+        return f"alias/ecspipe/{self.name}-{self.region}-notifications"
+
+    @property
+    def notification_rule(self) -> str:
+        # Rule names are unique per account (not per region): the region keeps them apart.
+        return _fit(f"ecspipe-{self.name}-{self.region}", NOTIFICATION_RULE_MAX)
+
     # ---- ARNs -------------------------------------------------------------
     def _arn(self, service: str, resource: str, region: bool = True) -> str:
         reg = self.region if region else ""
@@ -170,6 +219,18 @@ class Names:
     def log_group_arn(self) -> str:
         return self._arn("logs", f"log-group:{self.log_group}")
 
+    @property
+    def notification_topic_arn(self) -> str:
+        return self._arn("sns", self.notification_topic)
+
+    @property
+    def notification_key_alias_arn(self) -> str:
+        return self._arn("kms", self.notification_key_alias)
+
+    @property
+    def account_root_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:root"
+
     # ---- console URLs -----------------------------------------------------
     @property
     def pipeline_console_url(self) -> str:
@@ -199,9 +260,11 @@ class Names:
         tags = tags or {}
         return tags.get(OWNER_TAG) == self.name and tags.get(MANAGED_TAG) == MANAGED_VALUE
 
-    def summary(self) -> dict[str, str]:
-        """The names `validate` prints (stable keys: see the CLI contract)."""
-        return {
+    def summary(self) -> dict[str, str | list[str]]:
+        """The names `validate` prints (stable keys: see the CLI contract). With
+        environments, the stages and image definitions files; with notifications, their
+        resources (a given topic is the config's own ARN, so it is not repeated)."""
+        names: dict[str, str | list[str]] = {
             "pipeline": self.pipeline,
             "build_project": self.build_project,
             "codebuild_role": self.codebuild_role,
@@ -211,6 +274,16 @@ class Names:
             "ecr_repository": self.ecr_repository,
             "log_group": self.log_group,
         }
+        if self.environments:
+            names["stages"] = self.stages
+            names["imagedefinitions"] = [self.imagedefinitions(env) for env, _ in
+                                         self.environments]
+        if self.notify == "owned":
+            names["notification_topic"] = self.notification_topic
+            names["notification_key"] = self.notification_key_alias
+        if self.notify:
+            names["notification_rule"] = self.notification_rule
+        return names
 
 
 def tag_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:

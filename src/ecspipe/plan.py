@@ -23,6 +23,9 @@ from ecspipe.resources.base import Change, Context, Reader, Resource, SharedRead
 from ecspipe.resources.bucket import Bucket
 from ecspipe.resources.connection import Connection
 from ecspipe.resources.log_group import LogGroup
+from ecspipe.resources.notification_key import NotificationKey
+from ecspipe.resources.notification_rule import NotificationRule
+from ecspipe.resources.notification_topic import NotificationTopic
 from ecspipe.resources.pipeline import Pipeline
 from ecspipe.resources.project import Project
 from ecspipe.resources.repository import Repository
@@ -32,8 +35,11 @@ Progress = Callable[[str, Change], None]
 
 
 def delete_order() -> list[Resource]:
-    """Reverse dependency order: what uses a resource goes before it."""
+    """Reverse dependency order: what uses a resource goes before it. The notification
+    resources are looked for whatever the config says now (they may be left from a
+    config that had `notify:`)."""
     return [
+        NotificationRule(),
         Pipeline(),
         Project(),
         LogGroup(),
@@ -42,11 +48,17 @@ def delete_order() -> list[Resource]:
         Bucket(),
         Repository(),
         Connection(),
+        NotificationTopic(),
+        NotificationKey(),
     ]
 
 
-def resources() -> list[Resource]:
-    """Every resource `up` manages, in the order plans show them (what is needed first)."""
+def resources(ctx: Context | None = None) -> list[Resource]:
+    """Every resource `up` manages, in the order plans show them (what is needed first).
+    The notification resources join when the config has `notify:`."""
+    notify = ctx is not None and ctx.config.notify is not None
+    key: list[Resource] = [NotificationKey()] if notify else []
+    later: list[Resource] = [NotificationTopic(), NotificationRule()] if notify else []
     return [
         Connection(),
         Repository(),
@@ -54,8 +66,10 @@ def resources() -> list[Resource]:
         LogGroup(),
         Role("codebuild"),
         Role("codepipeline"),
+        *key,
         Project(),
         Pipeline(),
+        *later,
     ]
 
 
@@ -63,9 +77,10 @@ def waves(items: Sequence[Resource]) -> list[list[Resource]]:
     """The resources in waves by their real dependencies (`Resource.needs`): a wave needs
     only what earlier waves made, and its members are applied at once, in list order.
 
-    Today: everything that needs nothing (connection, repository, bucket, log group and
-    both roles, so that the roles start propagating in IAM first), then the project (its
-    role), then the pipeline (everything).
+    Today: everything that needs nothing (connection, repository, bucket, log group,
+    both roles, so that the roles start propagating in IAM first, and the notification
+    key), then the project (its role) and the topic (encrypted with the key), then the
+    pipeline (everything), then the notification rule (on the pipeline, to the topic).
     """
     kinds = {r.kind for r in items}
     for r in items:
@@ -85,9 +100,9 @@ def waves(items: Sequence[Resource]) -> list[list[Resource]]:
     return out
 
 
-def resource_groups() -> list[list[Resource]]:
+def resource_groups(ctx: Context | None = None) -> list[list[Resource]]:
     """Dependency order: each group needs only what earlier groups made."""
-    return waves(resources())
+    return waves(resources(ctx))
 
 
 @dataclass
@@ -181,14 +196,14 @@ def start_reads(ctx: Context, workers: int = 8) -> SharedReads:
     from ecspipe.facts import Outputs
 
     reads = SharedReads(ctx.aws)
-    early = replace(ctx, facts=cast(Any, _NotYet()), outputs=Outputs(), reads=None)
+    early = replace(ctx, environments=cast(Any, _NotYet()), outputs=Outputs(), reads=None)
 
     def read_ahead(resource: Resource) -> None:
         # Whatever stops it (the facts, an error, a refusal), the real plan meets again.
         with contextlib.suppress(Exception):
             resource.plan(early, reads)
 
-    items = [r for group in resource_groups() for r in group]
+    items = [r for group in resource_groups(ctx) for r in group]
     pool = ThreadPoolExecutor(max_workers=min(workers, len(items)),
                               thread_name_prefix="ecspipe-reads")
     reads.ahead = [pool.submit(read_ahead, resource) for resource in items]
@@ -206,7 +221,7 @@ def plan(ctx: Context, workers: int) -> Planned:
     before preflight ended (ctx.reads, from start_reads) are not sent again.
     """
     read = ctx.reads or Reader(ctx.aws)
-    groups = resource_groups()
+    groups = resource_groups(ctx)
     flat = [r for group in groups for r in group]
     known = ctx.outputs.connection_known
     known.clear()
@@ -304,7 +319,9 @@ def plan_teardown(ctx: Context, workers: int = 4) -> PlannedTeardown:
     read = Reader(ctx.aws)
     order = delete_order()
     changes = _map(workers, lambda r: about(r.kind, lambda: r.plan_delete(ctx, read)), order)
-    return PlannedTeardown(list(zip(order, changes, strict=True)))
+    # Resources not every pipeline has (notifications) are not reported when absent.
+    return PlannedTeardown([(r, c) for r, c in zip(order, changes, strict=True)
+                            if not (c.action == "absent" and getattr(r, "optional", False))])
 
 
 def apply_teardown(ctx: Context, planned: PlannedTeardown,

@@ -1,19 +1,25 @@
-"""Preflight: read the existing ECS service before anything is written.
+"""Preflight: read every environment's existing ECS service before anything is written.
 
-Everything `up` needs to know about the service is read here, once, and every
-way it can be unusable is a user error (exit 2) raised before the first write:
+Everything `up` needs to know about the services is read here, once, and every
+way one can be unusable is a user error (exit 2) raised before the first write:
 missing or inactive cluster or service, an unknown or ambiguous container, a
-deployment controller ecspipe cannot drive, another account than the config's.
+deployment controller ecspipe cannot drive, another account than the config's,
+environments on different CPU architectures. Each message names its environment
+(`environments[1] (production): service.container: ...`; `service.container: ...`
+for the single form).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ecspipe.aws import Aws, is_error
-from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
+from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef, Target
 from ecspipe.config.references import parse_arn, split_secret_reference
-from ecspipe.config.rules import _ECS_NAME_RE
+from ecspipe.config.rules import _ECS_NAME_RE, _arn_parts
 from ecspipe.errors import ConfigError, UserError
-from ecspipe.facts import ServiceFacts
+from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
 
 def check_account(config: Config, aws: Aws) -> str:
@@ -59,77 +65,195 @@ def check_references(config: Config, account: str) -> None:
         )
 
 
-def read_service(config: Config, aws: Aws) -> ServiceFacts:
-    ecs = aws.client("ecs")
-    cluster_ref = config.service.cluster
-    cluster_name = config.service.cluster_name
-    service_name = config.service.service_name
+def check_placement(config: Config, account: str) -> None:
+    """Every ARN naming an environment's cluster or service, or the notification topic,
+    must be in the caller's account: ecspipe deploys within one account for now.
 
-    # No DescribeClusters: DescribeServices names the cluster's ARN, and answers
-    # ClusterNotFoundException for a cluster that does not exist or is INACTIVE.
-    try:
-        services = ecs.describe_services(cluster=cluster_ref, services=[config.service.name])
-    except Exception as exc:
-        if is_error(exc, "ClusterNotFoundException"):
-            raise UserError(
-                f"service.cluster: ECS cluster {cluster_name!r} does not exist (or is not "
-                f"ACTIVE) in {config.region}",
-                hint="check the cluster name and region (`aws ecs list-clusters`)",
-            ) from exc
-        raise
-    service = next(iter(services.get("services", [])), None)
+    With `account_id` in the config, `validate` checks this offline.
+    """
+    problems = []
+    for target in config.targets:
+        for field, value in (("cluster", target.service.cluster), ("name", target.service.name)):
+            m = _arn_parts(value)
+            if m and m["account"] != account:
+                problems.append(f"{target.where}.{field}: {value} is in account {m['account']}, "
+                                f"but the credentials are for account {account}")
+    topic = config.notify.sns_topic_arn if config.notify else None
+    if topic and topic.split(":")[4] != account:
+        problems.append(f"notify.sns_topic_arn: {topic} is in account {topic.split(':')[4]}, "
+                        f"but the credentials are for account {account}")
+    if problems:
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else
+            f"{len(problems)} resources of the config are in another account",
+            problems=problems if len(problems) > 1 else None,
+            hint="ecspipe deploys within one account (the credentials'): use the right "
+            "--profile, or resources of this account",
+        )
+
+
+# DescribeServices takes at most 10 services per call (ECS API Reference).
+SERVICES_PER_CALL = 10
+
+
+def read_environments(config: Config, aws: Aws) -> list[EnvironmentFacts]:
+    """Every environment's service and task definition, read concurrently: one
+    DescribeServices per cluster, then one DescribeTaskDefinition per task definition.
+
+    Each environment gets exactly the checks a single service always had; every
+    problem names its environment, all of them are reported at once (exit 2), and
+    all environments must run one CPU architecture (the image is built once).
+    """
+    targets = config.targets
+    ecs = aws.client("ecs")
+    clusters: dict[str, list[Target]] = {}
+    for target in targets:
+        clusters.setdefault(target.service.cluster_name, []).append(target)
+    calls = [(name, group[i:i + SERVICES_PER_CALL]) for name, group in clusters.items()
+             for i in range(0, len(group), SERVICES_PER_CALL)]
+
+    def describe(call: tuple[str, list[Target]]) -> dict[str, Any] | Exception:
+        _, group = call
+        try:
+            return dict(ecs.describe_services(cluster=group[0].service.cluster,
+                                              services=[t.service.name for t in group]))
+        except Exception as exc:
+            if is_error(exc, "ClusterNotFoundException"):
+                return exc
+            raise
+
+    answers = _concurrently(describe, calls)
+    services: dict[int, dict[str, Any] | None] = {}
+    problems: dict[int, UserError] = {}
+    for (cluster_name, group), answer in zip(calls, answers, strict=True):
+        for target in group:
+            if isinstance(answer, Exception):
+                problems[target.index] = UserError(
+                    f"{target.where}.cluster: ECS cluster {cluster_name!r} does not exist (or "
+                    f"is not ACTIVE) in {config.region}",
+                    hint="check the cluster name and region (`aws ecs list-clusters`)",
+                )
+                continue
+            found = next((s for s in answer.get("services", [])
+                          if s.get("serviceName") == target.service.service_name), None)
+            problem = _service_problem(target, cluster_name, found)
+            if problem:
+                problems[target.index] = problem
+            else:
+                services[target.index] = found
+
+    wanted = sorted({str(s["taskDefinition"]) for s in services.values() if s})
+    definitions = dict(zip(wanted, _concurrently(
+        lambda arn: ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"], wanted),
+        strict=True))
+    facts: list[EnvironmentFacts] = []
+    for target in targets:
+        service = services.get(target.index)
+        if service is None:
+            continue
+        try:
+            facts.append(EnvironmentFacts(target, _service_facts(
+                target, service, definitions[service["taskDefinition"]])))
+        except UserError as exc:
+            problems[target.index] = exc
+    if problems:
+        raise _all_of([problems[i] for i in sorted(problems)])
+    _one_architecture(facts)
+    return facts
+
+
+def _concurrently(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _all_of(errors: list[UserError]) -> UserError:
+    if len(errors) == 1:
+        return errors[0]
+    error = UserError(f"{len(errors)} environments cannot be deployed to",
+                      hint=errors[0].hint)
+    error.problems = [e.message for e in errors]
+    return error
+
+
+def _one_architecture(facts: list[EnvironmentFacts]) -> None:
+    architectures = {f.service.cpu_architecture for f in facts}
+    if len(architectures) > 1:
+        error = UserError(
+            "the environments run different CPU architectures: the image is built once, for "
+            "one of them",
+            hint="run every environment's task definition on the same architecture "
+            "(runtimePlatform.cpuArchitecture), or give them separate pipelines",
+        )
+        error.problems = [f"{f.target.where}: {f.service.family} runs "
+                          f"{f.service.cpu_architecture}" for f in facts]
+        raise error
+
+
+def _service_problem(target: Target, cluster_name: str,
+                     service: dict[str, Any] | None) -> UserError | None:
+    service_name = target.service.service_name
     # A missing service is reported in `failures` (reason MISSING), not raised.
     if service is None or service.get("status") != "ACTIVE":
         state = f"is {service.get('status')}" if service else "does not exist"
-        raise UserError(
-            f"service.name: ECS service {service_name!r} {state} in cluster {cluster_name!r}",
+        return UserError(
+            f"{target.where}.name: ECS service {service_name!r} {state} in cluster "
+            f"{cluster_name!r}",
             hint="check the service name (`aws ecs list-services --cluster "
             f"{cluster_name}`); ecspipe sets up pipelines for existing services",
         )
     controller = service.get("deploymentController", {}).get("type", "ECS")
     if controller == "CODE_DEPLOY":
-        raise UserError(
-            f"service.name: {service_name!r} uses the CODE_DEPLOY deployment controller: "
+        return UserError(
+            f"{target.where}.name: {service_name!r} uses the CODE_DEPLOY deployment controller: "
             "blue/green via CodeDeploy is not supported yet",
             hint="use a service with the rolling update (ECS) deployment controller",
         )
     if controller != "ECS":
-        raise UserError(
-            f"service.name: {service_name!r} uses the {controller} deployment controller; "
+        return UserError(
+            f"{target.where}.name: {service_name!r} uses the {controller} deployment controller; "
             "CodePipeline's ECS action cannot deploy it",
             hint="use a service with the rolling update (ECS) deployment controller",
         )
-    task_definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])[
-        "taskDefinition"
-    ]
+    return None
+
+
+def _service_facts(target: Target, service: dict[str, Any],
+                   task_definition: dict[str, Any]) -> ServiceFacts:
     containers = tuple(c["name"] for c in task_definition.get("containerDefinitions", []))
-    wanted = config.service.container
+    wanted = target.service.container
+    where = target.where
     if wanted:
         if wanted not in containers:
             raise UserError(
-                f"service.container: container {wanted!r} is not in task definition "
+                f"{where}.container: container {wanted!r} is not in task definition "
                 f"{task_definition['family']}:{task_definition['revision']} "
                 f"(its containers: {', '.join(containers)})",
-                hint="set service.container to one of those names; the Deploy stage matches "
-                "imagedefinitions.json against container names, not the service name",
+                hint=f"set {target.path}.container to one of those names; the "
+                "deploy stage matches the image definitions file against container names, not "
+                "the service name",
             )
         container = wanted
     elif len(containers) == 1:
         container = containers[0]
     else:
         raise UserError(
-            f"service.container: task definition {task_definition['family']} has "
+            f"{where}.container: task definition {task_definition['family']} has "
             f"{len(containers)} containers ({', '.join(containers)}); say which one gets "
             "the new image",
-            hint="set service.container in the config",
+            hint=f"set {target.path}.container in the config",
         )
     if not _ECS_NAME_RE.fullmatch(container):
-        # The name goes into imagedefinitions.json: ECS itself allows only these
+        # The name goes into the image definitions file: ECS itself allows only these
         # characters (ContainerDefinition.name, "Up to 255 letters (uppercase and
         # lowercase), numbers, underscores, and hyphens are allowed"), so a task
         # definition naming its container otherwise is not one ecspipe deploys to.
         raise UserError(
-            f"service.container: the container name {container!r} in task definition "
+            f"{where}.container: the container name {container!r} in task definition "
             f"{task_definition['family']}:{task_definition['revision']} is not a valid ECS "
             "container name (1-255 letters, digits, '_' and '-')",
             hint="register a task definition whose container has a valid name",
@@ -150,7 +274,7 @@ def read_service(config: Config, aws: Aws) -> ServiceFacts:
         cpu_architecture=(task_definition.get("runtimePlatform") or {}).get(
             "cpuArchitecture", "X86_64"
         ),
-        deployment_controller=controller,
+        deployment_controller=str(service.get("deploymentController", {}).get("type", "ECS")),
         task_role_arn=task_definition.get("taskRoleArn"),
         execution_role_arn=task_definition.get("executionRoleArn"),
         image=image,

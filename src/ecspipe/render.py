@@ -280,16 +280,23 @@ def status(data: dict) -> None:
     out("")
     out("stages", style="bold")
     newest = latest["id"] if latest else None
+    width = max([8, *(len(stage["name"]) for stage in data["stages"])])
     for stage in data["stages"]:
         # Each stage shows its own latest run, which may belong to an older execution.
         other = stage["execution_id"] and stage["execution_id"] != newest
         origin = f"  (execution {stage['execution_id'][:8]})" if other else ""
-        out(f"  {stage['name']:<8} {stage['status'] or 'not run'}{origin}",
+        out(f"  {stage['name']:<{width}} {stage['status'] or 'not run'}{origin}",
             style=STATUS_STYLE.get(stage["status"] or ""))
         for action in stage["actions"]:
             if action["error"]:
                 out(f"    {action['name']}: {action['error']}", style="red")
     out("")
+    if data.get("notifications"):
+        notifications(data["notifications"])
+        out("")
+    if any(e["name"] for e in data.get("environments", [])):
+        environments(data["environments"], data.get("approve_command"))
+        return
     match = "matches" if s["matches_latest_success"] else "does NOT match"
     out(f"service    {s['cluster']}/{s['name']}: {s['running']}/{s['desired']} running, "
         f"rollout {s['rollout_state'] or '-'}", style="bold")
@@ -302,17 +309,163 @@ def status(data: dict) -> None:
         out("  no successful execution yet", style="dim")
 
 
+def age(iso: str | None, now: Any = None) -> float | None:
+    """Seconds since an ISO timestamp (None if unknown; never negative)."""
+    from datetime import UTC, datetime
+
+    if not iso:
+        return None
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - when).total_seconds())
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = int(seconds)
+    if whole >= 86400:
+        text = f"{whole // 86400}d{whole % 86400 // 3600}h"
+    elif whole >= 3600:
+        text = f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    else:
+        text = _duration(whole)
+    return f" ({text} ago)"
+
+
+def _first_line(text: str | None, limit: int = 50) -> str:
+    return (text or "").replace("\r\n", "\n").split("\n")[0][:limit]
+
+
+def _behind(items: list[dict]) -> str:
+    shown = ", ".join(f"{(b['commit'] or '')[:7] or '-'} {_first_line(b['message'], 40)!r}"
+                      for b in items[:3])
+    more = f", and {len(items) - 3} more" if len(items) > 3 else ""
+    word = "execution" if len(items) == 1 else "executions"
+    return f"{len(items)} {word} behind: {shown}{more}"
+
+
+def notifications(n: dict) -> None:
+    """`status`: the notification rule, its topic, and who is subscribed."""
+    if not n["rule"]:
+        out("notify     no notification rule on the pipeline yet: `ecspipe up` makes it",
+            style="yellow")
+        return
+    reach = n["target_status"] or "-"
+    out(f"notify     {', '.join(n['events'])} -> {n['topic']} ({n['status']}, topic {reach})",
+        style="bold" if reach == "ACTIVE" else "bold yellow")
+    for s in n["subscriptions"] or []:
+        if s["confirmed"]:
+            out(f"           {s['endpoint']}: subscribed")
+        else:
+            out(f"           {s['endpoint']}: pending: the recipient must follow the link in "
+                "the confirmation email SNS sent", style="yellow")
+
+
+def environments(items: list[dict], approve_command: Any = None) -> None:
+    """`status`: per environment, what it runs, how far behind, an approval waiting."""
+    out("environments", style="bold")
+    width = max(len(e["name"] or "") for e in items)
+    for e in items:
+        pad = " " * (width + 2)
+        out(f"  {e['name']:<{width}}  {e['cluster']}/{e['service']}: {e['running']}/"
+            f"{e['desired']} running, rollout {e['rollout_state'] or '-'}", style="bold")
+        commit = (e["commit"] or "")[:7]
+        out(f"  {pad}image  {e['image']}" + (f"  (commit {commit})" if commit else ""))
+        if e["behind"]:
+            out(f"  {pad}{_behind(e['behind'])}", style="yellow")
+        else:
+            out(f"  {pad}runs the newest successful build", style="green")
+        approval = e.get("approval")
+        if approval:
+            command = approve_command(e["name"]) if approve_command else \
+                f"ecspipe approve --env {e['name']}"
+            out(f"  {pad}approval waiting since {_when(approval['requested_at'])}"
+                f"{_ago(age(approval['requested_at']))}: {command}", style="bold yellow")
+
+
+def approval(pending: Any) -> None:
+    """`approve`: what answering the approval would promote."""
+    e = pending.execution
+    out(f"approval for {pending.env} (stage {pending.stage}), waiting since "
+        f"{_when(pending.requested_at)}{_ago(age(pending.requested_at))}", style="bold")
+    out(f"  promotes       execution {e['id'][:8]}  commit {(e.get('commit') or '-')[:7]}  "
+        f"{_first_line(e.get('message'))}")
+    running = pending.running or {}
+    origin = (f"execution {running['execution_id'][:8]}" if running.get("execution_id") else
+              "not built by this pipeline" if running.get("image") else "nothing")
+    out(f"  {pending.env} runs  {running.get('image') or '-'}")
+    out(f"  {' ' * len(pending.env)}       commit {(running.get('commit') or '-')[:7]}  ({origin})"
+        + (f"  {_first_line(running.get('message'))}" if running.get("message") else ""))
+    if pending.between:
+        out(f"  in between     {len(pending.between)} execution"
+            f"{'s' if len(pending.between) != 1 else ''} (their commits come along):")
+        for b in pending.between[:10]:
+            out(f"    {b['execution_id'][:8]}  {b['status'] or '-':<10} "
+                f"{(b['commit'] or '-')[:7]:<8} {_first_line(b['message'])}")
+        if len(pending.between) > 10:
+            out(f"    ... and {len(pending.between) - 10} more")
+    for w in pending.waiting:
+        out(f"  waiting behind it: execution {w['execution_id'][:8]} (commit "
+            f"{(w['commit'] or '-')[:7]} {_first_line(w['message'], 40)}) enters {pending.stage}"
+            " and asks for approval once this one is answered", style="dim")
+
+
+def answered(result: dict) -> None:
+    verb = "approved" if result["status"] == "Approved" else "rejected"
+    then = (f"{result['environment']} will be deployed" if verb == "approved" else
+            f"the execution stops; {result['environment']} keeps what it runs")
+    out(f"{verb}: execution {result['execution_id'][:8]} (commit "
+        f"{(result.get('commit') or '-')[:7]}) for {result['environment']}: {then}",
+        style="bold green" if verb == "approved" else "bold yellow")
+
+
 # ---- release ---------------------------------------------------------------------
 
 
 class Follower:
-    """Shows a running execution: a live table on a terminal, plain lines otherwise."""
+    """Shows a running execution: a live table on a terminal, plain lines otherwise.
 
-    def __init__(self, stderr: bool = False) -> None:
+    An approval this execution waits for, or a stage another execution holds, is said
+    once each, with the command that answers the approval (`approve_command(env)`)."""
+
+    def __init__(self, stderr: bool = False,
+                 approve_command: Any = None) -> None:
         self.console = console(stderr=stderr)
         self.write = err if stderr else out
         self.live: Any = None
         self.seen: dict[str, str] = {}
+        self.said: set[tuple[str, ...]] = set()
+        self.approve_command = approve_command or (lambda env: f"ecspipe approve --env {env}")
+
+    def _notices(self, snap: Any) -> list[tuple[tuple[str, ...], str]]:
+        """What this execution waits for now, each with a key (to say it once)."""
+        notices: list[tuple[tuple[str, ...], str]] = []
+        env = getattr(snap, "approval", None)
+        if env:
+            notices.append((("approval", env), f"waiting for approval to deploy to {env}: "
+                            f"{self.approve_command(env)} (or --reject)"))
+        held = getattr(snap, "held_by", None)
+        # Waiting for a stage another execution is in is ordinary; it is said only when
+        # that one waits for a person.
+        if held and held.get("approval"):
+            notices.append((
+                ("held", held["stage"], held["execution_id"]),
+                f"waiting to enter {held['stage']}: older execution {held['execution_id'][:8]} "
+                f"is in it, waiting for approval to deploy to {held['approval']} "
+                f"({self.approve_command(held['approval'])} answers that one; this execution "
+                "asks next)"))
+        return notices
+
+    def _waits(self, snap: Any) -> list[str]:
+        """The notices of this snapshot not said yet (plain lines say each once)."""
+        fresh = [(key, text) for key, text in self._notices(snap) if key not in self.said]
+        self.said.update(key for key, _ in fresh)
+        return [text for _, text in fresh]
 
     def __call__(self, snap: Any) -> None:
         if self.console.is_terminal:
@@ -321,7 +474,9 @@ class Follower:
             if self.live is None:
                 self.live = Live(console=self.console, refresh_per_second=4, transient=False)
                 self.live.start()
-            self.live.update(self._table(snap))
+            # The live view shows what it waits for now, under the table.
+            self.notices = [text for _, text in self._notices(snap)]
+            self.live.update(self._view(snap))
             return
         import time
 
@@ -337,10 +492,24 @@ class Follower:
                 took = f" ({_duration(a['elapsed'])})" if a["status"] != "InProgress" else ""
                 self.write(f"{now}   {name}: {a['status']}{took}",
                            style=STATUS_STYLE.get(a["status"]))
+        for notice in self._waits(snap):
+            self.write(f"{now}   {notice}", style="bold yellow")
         if self.seen.get(key) != snap.status:
             self.seen[key] = snap.status
             self.write(f"{now} execution {snap.execution_id}: {snap.status} "
                        f"({_duration(snap.elapsed)})")
+
+    notices: list[str] = []
+
+    def _view(self, snap: Any) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        table = self._table(snap)
+        if not self.notices:
+            return table
+        return Group(table, *(Text(literal(n), style="bold yellow", overflow="fold")
+                              for n in self.notices))
 
     def _table(self, snap: Any) -> Any:
         from rich.table import Table
@@ -374,6 +543,23 @@ class Follower:
 
 
 def outcome(result: Any) -> None:
+    named = [e for e in getattr(result, "environments", []) if e.get("name")]
+    if result.succeeded and named:
+        done = [e for e in named if e["verified"]]
+        head = ("released" if result.status == "Succeeded" else
+                f"released to {done[-1]['name']}" if done else "released")
+        out(f"{head}: execution {result.execution_id} "
+            f"({'succeeded' if result.status == 'Succeeded' else result.status})",
+            style="bold green")
+        width = max(len(e["name"]) for e in named)
+        for e in named:
+            svc = e.get("service") or {}
+            state = (f"runs {svc.get('image')} (rollout {svc.get('rollout_state')})"
+                     if e["verified"] else "not deployed by this execution yet")
+            out(f"  {e['name']:<{width}}  {state}")
+        if result.reason:
+            out(f"  note: {result.reason}")
+        return
     if result.succeeded:
         svc = result.service or {}
         out(f"released: execution {result.execution_id} succeeded; the service runs "

@@ -40,6 +40,10 @@ PROPAGATION_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("CreatePipeline", "InvalidStructureException", "not authorized"),
     ("UpdatePipeline", "InvalidStructureException", "not authorized"),
     ("UpdateAssumeRolePolicy", "MalformedPolicyDocument", "Invalid principal in policy"),
+    # CodeStar Notifications on first use in an account, while it creates its
+    # service-linked role ("... the service-linked role ... might not yet exist").
+    ("CreateNotificationRule", "ConfigurationException", "service-linked role"),
+    ("UpdateNotificationRule", "ConfigurationException", "service-linked role"),
     ("*", "OperationAborted", ""),
     ("*", "ConcurrentModification", ""),
 )

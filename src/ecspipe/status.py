@@ -1,25 +1,34 @@
-"""Read models for `status` and `release`: the pipeline, its executions, the ECS service.
+"""Read models for `status` and `release`: the pipeline, its executions, every environment.
 
-Few calls, no N+1: one ListPipelineExecutions gives every execution's commit
-(sourceRevisions), one GetPipelineState every stage and action of the latest
-runs, one DescribeServices + one DescribeTaskDefinition what ECS runs.
+`status` reads in two rounds (rounds.py): first everything that needs nothing
+else, at once (the caller's account, the pipeline, its state, the executions,
+the executions whose Build succeeded, every environment's service, one
+DescribeServices per cluster), then what needs their answers (the connection,
+whose ARN is in the pipeline, and the task definitions the services run).
 ListPipelineExecutions pages (botocore's paginator): usually its first page
 holds all `status` needs; a further page is read only when the executions
 shown, or the latest success, lie beyond it.
+
+Per environment it shows what the service runs (the image, and the commit from
+the tag's `-<commit7>` suffix, which ecspipe's buildspec writes), how far that
+is behind the newest successful build, and an approval waiting for it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ecspipe.aws import is_error
+from ecspipe.config import Target
 from ecspipe.errors import UserError
+from ecspipe.names import APPROVAL_ACTION, Names
 from ecspipe.resources.base import Context
 from ecspipe.resources.connection import api_for
+from ecspipe.rounds import together
 
 TERMINAL = {"Succeeded", "Failed", "Stopped", "Superseded", "Cancelled"}
 
@@ -41,6 +50,15 @@ def get_pipeline(ctx: Context) -> dict:
                 f"pipeline {ctx.names.pipeline!r} does not exist in {ctx.names.region}",
                 hint="run `ecspipe up` first",
             ) from exc
+        raise
+
+
+def get_state(ctx: Context) -> dict:
+    try:
+        return dict(ctx.aws.client("codepipeline").get_pipeline_state(name=ctx.names.pipeline))
+    except Exception as exc:
+        if is_error(exc, "PipelineNotFoundException"):
+            return {}  # get_pipeline, read at the same time, says it
         raise
 
 
@@ -92,23 +110,54 @@ SUCCESS_SEARCH = 250
 
 def execution_summaries(
     ctx: Context, count: int, until: Callable[[list[dict]], bool] | None = None,
-    most: int | None = None,
+    most: int | None = None, succeeded_in: str | None = None,
 ) -> list[dict]:
     """The newest `count` execution summaries, newest first, paging while `until(read)`
-    is false (and fewer than `most` are read); one request when a page suffices."""
+    is false (and fewer than `most` are read); one request when a page suffices.
+    With `succeeded_in`, only executions that succeeded in that stage (of the current
+    pipeline version: ListPipelineExecutions' filter)."""
     paginator = ctx.aws.client("codepipeline").get_paginator("list_pipeline_executions")
+    extra: dict[str, Any] = {}
+    if succeeded_in:
+        extra["filter"] = {"succeededInStage": {"stageName": succeeded_in}}
     pages = paginator.paginate(
         pipelineName=ctx.names.pipeline,
-        PaginationConfig={"PageSize": min(max(count, 1), MAX_PAGE)},
+        PaginationConfig={"PageSize": min(max(count, 1), MAX_PAGE)}, **extra,
     )
     read: list[dict] = []
-    for page in pages:  # lazy: a page is requested only when the loop asks for it
-        read.extend(page.get("pipelineExecutionSummaries", []))
-        if len(read) >= count and (until is None or until(read)):
-            break
-        if most is not None and len(read) >= most:
-            break
+    try:
+        for page in pages:  # lazy: a page is requested only when the loop asks for it
+            read.extend(page.get("pipelineExecutionSummaries", []))
+            if len(read) >= count and (until is None or until(read)):
+                break
+            if most is not None and len(read) >= most:
+                break
+    except Exception as exc:
+        if is_error(exc, "PipelineNotFoundException"):
+            return []  # get_pipeline, read at the same time, says it
+        raise
     return read
+
+
+def execution_view(s: dict) -> dict:
+    """One execution summary as `status` and `approve` show it."""
+    commit, message = _commit(s)
+    status = s.get("status")
+    started, updated = s.get("startTime"), s.get("lastUpdateTime")
+    return {
+        "id": s["pipelineExecutionId"],
+        "status": status,
+        "trigger": (s.get("trigger") or {}).get("triggerType"),
+        "commit": commit,
+        "message": message,
+        "started_at": _iso(started),
+        "finished_at": _iso(updated) if status in TERMINAL else None,
+        "duration_seconds": (
+            (updated - started).total_seconds()
+            if isinstance(started, datetime) and isinstance(updated, datetime) else None
+        ),
+        "summary": s.get("statusSummary"),
+    }
 
 
 def executions(ctx: Context, count: int, until_success: bool = False) -> list[dict]:
@@ -125,30 +174,15 @@ def executions(ctx: Context, count: int, until_success: bool = False) -> list[di
             ctx, count, until=lambda read: any(s.get("status") == "Succeeded" for s in read),
             most=max(count, SUCCESS_SEARCH),
         )
-    out = []
-    for s in summaries:
-        commit, message = _commit(s)
-        status = s.get("status")
-        started, updated = s.get("startTime"), s.get("lastUpdateTime")
-        out.append({
-            "id": s["pipelineExecutionId"],
-            "status": status,
-            "trigger": (s.get("trigger") or {}).get("triggerType"),
-            "commit": commit,
-            "message": message,
-            "started_at": _iso(started),
-            "finished_at": _iso(updated) if status in TERMINAL else None,
-            "duration_seconds": (
-                (updated - started).total_seconds()
-                if isinstance(started, datetime) and isinstance(updated, datetime) else None
-            ),
-            "summary": s.get("statusSummary"),
-        })
-    return out
+    return [execution_view(s) for s in summaries]
 
 
-def stages(ctx: Context) -> list[dict]:
-    state = ctx.aws.client("codepipeline").get_pipeline_state(name=ctx.names.pipeline)
+def built(ctx: Context) -> list[dict]:
+    """The newest executions whose Build stage succeeded (one page): what could deploy."""
+    return [execution_view(s) for s in execution_summaries(ctx, HISTORY, succeeded_in="Build")]
+
+
+def stage_views(state: dict) -> list[dict]:
     out = []
     for stage in state.get("stageStates", []):
         actions = []
@@ -169,6 +203,30 @@ def stages(ctx: Context) -> list[dict]:
             "actions": actions,
         })
     return out
+
+
+def stages(ctx: Context) -> list[dict]:
+    return stage_views(get_state(ctx))
+
+
+def approval_state(state: dict, stage_name: str) -> dict | None:
+    """The approval waiting in `stage_name`: {status, requested_at, execution_id, token,
+    summary, updated_by}, or None when nothing waits there."""
+    for stage in state.get("stageStates", []):
+        if stage.get("stageName") != stage_name:
+            continue
+        action = next((a for a in stage.get("actionStates", [])
+                       if a.get("actionName") == APPROVAL_ACTION), None)
+        latest = (action or {}).get("latestExecution") or {}
+        if latest.get("status") != "InProgress" or not latest.get("token"):
+            return None
+        return {
+            "status": "InProgress",
+            "requested_at": _iso(latest.get("lastStatusChange")),
+            "execution_id": (stage.get("latestExecution") or {}).get("pipelineExecutionId"),
+            "token": latest["token"],
+        }
+    return None
 
 
 @dataclass
@@ -197,35 +255,99 @@ class ServiceState:
         }
 
 
-def service_state(ctx: Context, cluster: str, service: str, container: str | None) -> ServiceState:
+def describe_services(ctx: Context, targets: Sequence[Target]) -> list[Callable[[], dict]]:
+    """One call per cluster (returned, to run in a round): {service name: service}."""
     ecs = ctx.aws.client("ecs")
-    found = ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
-    if not found:
-        raise UserError(f"service.name: ECS service {service!r} not found in cluster {cluster!r}")
-    svc = found[0]
-    deployments = svc.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
-    task_definition = (primary or {}).get("taskDefinition") or svc.get("taskDefinition")
+    clusters: dict[str, list[Target]] = {}
+    for target in targets:
+        clusters.setdefault(target.service.cluster_name, []).append(target)
+
+    def one(group: list[Target]) -> Callable[[], dict]:
+        def call() -> dict:
+            try:
+                found = ecs.describe_services(cluster=group[0].service.cluster,
+                                              services=[t.service.name for t in group])
+            except Exception as exc:
+                if is_error(exc, "ClusterNotFoundException"):
+                    return {}
+                raise
+            return {(group[0].service.cluster_name, s["serviceName"]): s
+                    for s in found.get("services", [])}
+        return call
+
+    return [one(group[i:i + 10]) for group in clusters.values() for i in range(0, len(group), 10)]
+
+
+def _primary(service: dict) -> dict | None:
+    return next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"),
+                None)
+
+
+def running_task_definition(service: dict) -> str | None:
+    return (_primary(service) or {}).get("taskDefinition") or service.get("taskDefinition")
+
+
+def task_definitions(ctx: Context, arns: Sequence[str]) -> dict[str, dict]:
+    """DescribeTaskDefinition of each (distinct) ARN, all at once."""
+    ecs = ctx.aws.client("ecs")
+    wanted = sorted(set(arns))
+    found = together(*[
+        (lambda arn: lambda: ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])(a)
+        for a in wanted])
+    return dict(zip(wanted, found, strict=True))
+
+
+def service_view(target: Target, service: dict | None,
+                 definitions: dict[str, dict]) -> ServiceState:
+    cluster, name = target.service.cluster_name, target.service.service_name
+    if service is None:
+        raise UserError(f"{target.where}.name: ECS service {name!r} not found in cluster "
+                        f"{cluster!r}")
+    primary = _primary(service)
+    task_definition = running_task_definition(service)
     image = None
-    if task_definition:
-        td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-        containers = td.get("containerDefinitions", [])
-        chosen = next((c for c in containers if c["name"] == container), None)
+    if task_definition and task_definition in definitions:
+        containers = definitions[task_definition].get("containerDefinitions", [])
+        chosen = next((c for c in containers if c["name"] == target.service.container), None)
         if chosen is None and len(containers) == 1:
             chosen = containers[0]
         image = (chosen or {}).get("image")
     return ServiceState(
         cluster=cluster,
-        name=service,
+        name=name,
         image=image,
         task_definition=task_definition,
         rollout_state=(primary or {}).get("rolloutState"),
         rollout_reason=(primary or {}).get("rolloutStateReason"),
-        running=svc.get("runningCount", 0),
-        desired=svc.get("desiredCount", 0),
-        deployments=deployments,
-        events=[e.get("message", "") for e in svc.get("events", [])[:5]],
+        running=service.get("runningCount", 0),
+        desired=service.get("desiredCount", 0),
+        deployments=service.get("deployments", []),
+        events=[e.get("message", "") for e in service.get("events", [])[:5]],
     )
+
+
+def service_states(ctx: Context, targets: Sequence[Target]) -> list[ServiceState]:
+    """Every target's service, in two rounds (services, then task definitions)."""
+    found: dict = {}
+    for part in together(*describe_services(ctx, targets)):
+        found.update(part)
+    services = [found.get((t.service.cluster_name, t.service.service_name)) for t in targets]
+    definitions = task_definitions(ctx, [arn for s in services if s
+                                         for arn in [running_task_definition(s)] if arn])
+    return [service_view(t, s, definitions) for t, s in zip(targets, services, strict=True)]
+
+
+def service_state(ctx: Context, target: Target) -> ServiceState:
+    return service_states(ctx, [target])[0]
+
+
+def image_tag_commit(image: str | None) -> str | None:
+    """The short commit of an image tagged `<anything>-<commit7>`, or None."""
+    if not image or ":" not in image.rsplit("/", 1)[-1]:
+        return None
+    tag = image.rsplit(":", 1)[1]
+    suffix = tag.rsplit("-", 1)[-1] if "-" in tag else ""
+    return suffix if len(suffix) == 7 and all(c in "0123456789abcdef" for c in suffix) else None
 
 
 def image_matches(image: str | None, commit: str | None) -> bool:
@@ -236,26 +358,138 @@ def image_matches(image: str | None, commit: str | None) -> bool:
     return tag.endswith("-" + short_sha(commit))
 
 
-def collect(ctx: Context, limit: int) -> dict:
-    """Everything `status` shows, as one JSON-ready dict."""
-    pipeline = get_pipeline(ctx)
-    source = source_config(pipeline)
-    deploy = action_config(pipeline, "ECS")
-    arn = source.get("ConnectionArn")
-    status = connection_status(ctx, arn)
-    history = executions(ctx, max(limit, HISTORY), until_success=True)
-    runs = history[:limit]
-    stage_states = stages(ctx)
-    service = service_state(
-        ctx, deploy.get("ClusterName", ctx.config.service.cluster_name),
-        deploy.get("ServiceName", ctx.config.service.service_name), ctx.config.service.container,
+def behind(image: str | None, builds: list[dict]) -> list[dict]:
+    """The builds newer than the one whose image `image` is, newest first, one per commit
+    (all of those read when the image is not one of them)."""
+    out: list[dict] = []
+    seen: set[str | None] = set()
+    for build in builds:
+        if image_matches(image, build["commit"]):
+            break
+        if build["commit"] in seen:
+            continue
+        seen.add(build["commit"])
+        out.append({"execution_id": build["id"], "commit": build["commit"],
+                    "message": build["message"]})
+    return out
+
+
+def environment_view(names: Names, target: Target, service: ServiceState,
+                     builds: list[dict], history: list[dict], state: dict) -> dict:
+    short = image_tag_commit(service.image)
+    full = next((e["commit"] for e in [*builds, *history]
+                 if e["commit"] and image_matches(service.image, e["commit"])), None)
+    approval = approval_state(state, names.approval_stage(target.name)) if target.approval \
+        and target.name else None
+    deploy = next((s for s in stage_views(state)
+                   if s["name"] == names.deploy_stage(target.name)), None)
+    return {
+        "name": target.name,
+        "cluster": service.cluster,
+        "service": service.name,
+        "container": target.service.container,
+        "image": service.image,
+        "commit": full or short,
+        "rollout_state": service.rollout_state,
+        "running": service.running,
+        "desired": service.desired,
+        "stage": names.deploy_stage(target.name),
+        "stage_status": (deploy or {}).get("status"),
+        "behind": behind(service.image, builds),
+        "approval": None if approval is None else {
+            "status": approval["status"], "requested_at": approval["requested_at"],
+            "execution_id": approval["execution_id"]},
+    }
+
+
+def notifications(ctx: Context, names: Names) -> dict | None:
+    """The notification rule and the topic's email subscriptions (pending ones say so), or
+    None without `notify:`. Two requests for the rule: listing by the pipeline's ARN,
+    then describing what is listed (its name says it is ecspipe's)."""
+    from ecspipe.resources.notification_topic import _emails, _pending
+
+    notify = ctx.config.notify
+    if notify is None:
+        return None
+    topic = notify.sns_topic_arn or names.notification_topic_arn
+    api = ctx.aws.client("codestar-notifications")
+
+    def rule() -> dict | None:
+        listed = api.list_notification_rules(
+            Filters=[{"Name": "RESOURCE", "Value": names.pipeline_arn}]).get(
+            "NotificationRules", [])
+        for described in together(*[
+                (lambda arn: lambda: api.describe_notification_rule(Arn=arn))(r["Arn"])
+                for r in listed]):
+            if described.get("Name") == names.notification_rule:
+                return dict(described)
+        return None
+
+    def subscriptions() -> list[dict] | None:
+        if notify.sns_topic_arn:
+            return None  # the user's topic: its subscriptions are theirs
+        try:
+            emails = _emails(ctx.aws.client("sns"), topic)
+        except Exception as exc:
+            if is_error(exc, "NotFound", "NotFoundException"):
+                return []
+            raise
+        return [{"endpoint": e, "confirmed": not _pending(arn)} for e, arn in sorted(
+            emails.items())]
+
+    found, emails = together(rule, subscriptions)
+    target: dict = next((t for t in (found or {}).get("Targets", [])
+                   if t.get("TargetAddress") == topic), {})
+    return {
+        "rule": names.notification_rule if found else None,
+        "status": (found or {}).get("Status"),
+        "events": list(notify.events),
+        "topic": topic,
+        "target_status": target.get("TargetStatus"),
+        "subscriptions": emails,
+    }
+
+
+def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None = None) -> dict:
+    """Everything `status` shows, as one JSON-ready dict, in two rounds of reads (the
+    notification rule, with `notify:`, needs a third when the config has no account_id:
+    its listing needs the pipeline's ARN, so the caller's account)."""
+    from dataclasses import replace
+
+    targets = ctx.config.targets
+    first = together(
+        check_account or (lambda: None),
+        lambda: get_pipeline(ctx),
+        lambda: get_state(ctx),
+        lambda: executions(ctx, max(limit, HISTORY), until_success=True),
+        lambda: built(ctx),
+        *describe_services(ctx, targets),
     )
+    account, pipeline, state, history, builds, *parts = first
+    names = replace(ctx.names, account_id=account) if isinstance(account, str) else ctx.names
+    found: dict = {}
+    for part in parts:
+        found.update(part)
+    services = [found.get((t.service.cluster_name, t.service.service_name)) for t in targets]
+    source = source_config(pipeline)
+    arn = source.get("ConnectionArn")
+    status, definitions, notified = together(
+        lambda: connection_status(ctx, arn),
+        lambda: task_definitions(ctx, [a for s in services if s
+                                       for a in [running_task_definition(s)] if a]),
+        lambda: notifications(ctx, names),
+    )
+    states = [service_view(t, s, definitions) for t, s in zip(targets, services, strict=True)]
+    runs = history[:limit]
     latest_success = next((e for e in history if e["status"] == "Succeeded"), None)
     triggers = pipeline.get("triggers", [])
     branches = [
         b for t in triggers for p in t.get("gitConfiguration", {}).get("push", [])
         for b in p.get("branches", {}).get("includes", [])
     ]
+    environments = [environment_view(ctx.names, t, s, builds, history, state)
+                    for t, s in zip(targets, states, strict=True)]
+    last = states[-1]
     data: dict[str, Any] = {
         "pipeline": {
             "name": ctx.names.pipeline,
@@ -270,14 +504,17 @@ def collect(ctx: Context, limit: int) -> dict:
             "action_url": ctx.names.connections_console_url if status == "PENDING" else None,
         },
         "executions": runs,
-        "stages": stage_states,
+        "stages": stage_views(state),
+        # The last environment's service (the only one of a `service:` config).
         "service": {
-            **service.to_json(),
+            **last.to_json(),
             "latest_success_commit": latest_success["commit"] if latest_success else None,
             "matches_latest_success": bool(
-                latest_success and image_matches(service.image, latest_success["commit"])
+                latest_success and image_matches(last.image, latest_success["commit"])
             ),
-            "events": service.events,
+            "events": last.events,
         },
+        "environments": environments,
+        "notifications": notified,
     }
     return data

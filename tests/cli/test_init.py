@@ -538,3 +538,14 @@ def test_help_does_not_import_init():
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
     assert "  init " in done.stdout.split("Commands:")[1].splitlines()[1]  # listed first
+
+
+def test_approve_env_and_release_until_complete_environment_names(tmp_path, monkeypatch):
+    from ecspipe.cli import cli
+
+    config = tmp_path / "e.yaml"
+    config.write_text("environments:\n  - name: staging\n  - name: production\n")
+    assert _complete(monkeypatch, cli, f"ecspipe approve -c {config} --env pro") == [
+        "plain,production"]
+    assert _complete(monkeypatch, cli, f"ecspipe release -c {config} --until s") == [
+        "plain,staging"]

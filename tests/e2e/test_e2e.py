@@ -35,7 +35,8 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "config.example.yaml")
-COMMANDS = {"init", "validate", "plan", "up", "status", "release", "down", "schema", "sandbox"}
+COMMANDS = {"init", "validate", "plan", "up", "status", "release", "approve", "down", "schema",
+            "sandbox"}
 
 STARTUP_TIMEOUT = 120.0  # seconds until the sandbox prints its export line (usually ~7)
 STOP_TIMEOUT = 15.0  # seconds after SIGTERM before the server is killed
@@ -497,7 +498,7 @@ def test_importing_the_cli_loads_neither_boto3_botocore_moto_nor_rich(home):
     assert heavy == []
 
 
-def test_help_exits_0_and_lists_all_nine_commands(ecspipe):
+def test_help_exits_0_and_lists_all_ten_commands(ecspipe):
     result = ecspipe("--help", endpoint=None)
 
     assert result.code == 0, show(result)
@@ -505,3 +506,139 @@ def test_help_exits_0_and_lists_all_nine_commands(ecspipe):
     names = {line.split()[0] for line in listed.splitlines() if line.strip()}
     assert names >= COMMANDS, show(result)
 
+
+
+# --- environments: staging, an approval, production -------------------------------------
+
+ENVIRONMENTS = str(ROOT / "config.environments.example.yaml")
+WAIT_STEP = 1.0  # seconds between two looks at `status` while waiting for the pipeline
+
+
+@pytest.fixture(scope="module")
+def environments_sandbox(home):
+    yield from _sandbox(home, "--handshake-delay", "0.5")
+
+
+def _approval(ecspipe, url: str) -> dict | None:
+    data = ecspipe("status", "-c", ENVIRONMENTS, "-o", "json", endpoint=url).json()
+    production = next(e for e in data["environments"] if e["name"] == "production")
+    return production["approval"]
+
+
+def _wait_for_approval(ecspipe, url: str, execution_id: str | None = None,
+                       timeout: float = 90.0) -> dict:
+    """Look at `status` until production's approval waits (for that execution)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        approval = _approval(ecspipe, url)
+        if approval and execution_id in (None, approval["execution_id"]):
+            return approval
+        time.sleep(WAIT_STEP)  # the server runs on wall time: the pipeline needs seconds
+    pytest.fail(f"no approval waited for {execution_id or 'any execution'} within {timeout}s")
+
+
+class Background:
+    """`ecspipe release --wait` running while the test answers its approval."""
+
+    def __init__(self, home: Path, url: str, *args: str) -> None:
+        self.out_path = home / f"release-{time.monotonic_ns()}.out"
+        self.err_path = self.out_path.with_suffix(".err")
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [*_ecspipe_command(), "release", "-c", ENVIRONMENTS, "--wait", "--timeout",
+                 str(RELEASE_TIMEOUT), *args],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True, cwd=home,
+                env=_env(home, url))
+        self.started = time.monotonic()
+
+    def execution_id(self, timeout: float = COMMAND_TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = EXECUTION_ID.search(self.out_path.read_text())
+            if match:
+                return match.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        pytest.fail(f"release printed no execution id\n{self.out_path.read_text()}")
+
+    def result(self) -> Run:
+        try:
+            code = self.proc.wait(timeout=RELEASE_TIMEOUT + 60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail("release --wait did not end")
+        return Run(("release", "--wait"), code, self.out_path.read_text(),
+                   self.err_path.read_text(), time.monotonic() - self.started)
+
+
+def test_promotion_through_staging_and_an_approval_to_production_and_a_rejection(
+        ecspipe, environments_sandbox, home):
+    url = environments_sandbox.url
+
+    # up creates a stage per environment (and the approval's), notifications included.
+    up = ecspipe("up", "-c", ENVIRONMENTS, "--wait-connection", "--timeout", "60", endpoint=url)
+    assert up.code == 0, show(up)
+    assert re.search(r"^\s*\+ create\s+notification rule\s+ecspipe-demo-app-us-east-1\s*$",
+                     up.out, re.M), show(up)
+    status = ecspipe("status", "-c", ENVIRONMENTS, "-o", "json", endpoint=url).json()
+    assert [s["name"] for s in status["stages"]] == [
+        "Source", "Build", "Deploy-staging", "Approve-production", "Deploy-production"]
+
+    # AWS started an execution when it created the pipeline: it waits for approval too.
+    first = _wait_for_approval(ecspipe, url)["execution_id"]
+    unasked = ecspipe("approve", "-c", ENVIRONMENTS, "--env", "production", endpoint=url)
+    assert unasked.code == 2 and "--yes" in unasked.err, show(unasked)
+    rejected = ecspipe("approve", "-c", ENVIRONMENTS, "--env", "production", "--reject",
+                       "--yes", "--comment", "the release below is newer", endpoint=url)
+    assert rejected.code == 0, show(rejected)
+    assert f"rejected: execution {first[:8]}" in rejected.out, show(rejected)
+
+    # release --wait, in the background, stops at the approval...
+    release = Background(home, url)
+    ours = release.execution_id()
+    _wait_for_approval(ecspipe, url, ours)
+    assert release.proc.poll() is None, "release --wait waits while the approval does"
+    # ...and `approve` lets it finish.
+    approved = ecspipe("approve", "-c", ENVIRONMENTS, "--env", "production", "--yes",
+                       endpoint=url)
+    assert approved.code == 0, show(approved)
+    assert f"promotes       execution {ours[:8]}" in approved.out, show(approved)
+    done = release.result()
+    assert done.code == 0, show(done)
+    assert done.out.count("waiting for approval to deploy to production: ecspipe approve "
+                          f"--env production -c {ENVIRONMENTS}") == 1, show(done)
+    _no_traceback(done)
+
+    data = ecspipe("status", "-c", ENVIRONMENTS, "-o", "json", endpoint=url).json()
+    newest = data["executions"][0]
+    assert (newest["id"], newest["status"]) == (ours, "Succeeded"), show(data)
+    envs = {e["name"]: e for e in data["environments"]}
+    assert list(envs) == ["staging", "production"], show(data)
+    assert (envs["staging"]["cluster"], envs["production"]["cluster"]) == (
+        "demo-staging", "demo-cluster")
+    assert (envs["staging"]["container"], envs["production"]["container"]) == ("app", "web")
+    assert _tag(envs["staging"]["image"]) == _tag(envs["production"]["image"]), show(data)
+    assert _tag(envs["production"]["image"]).endswith("-" + newest["commit"][:7]), show(data)
+    assert envs["staging"]["behind"] == envs["production"]["behind"] == [], show(data)
+    deployed = envs["production"]["image"]
+
+    # A rejection: exit 1 with the comment; production keeps its image.
+    release = Background(home, url)
+    again = release.execution_id()
+    _wait_for_approval(ecspipe, url, again)
+    no = ecspipe("approve", "-c", ENVIRONMENTS, "--reject", "--yes", "--comment",
+                 "not on a Friday", endpoint=url)
+    assert no.code == 0, show(no)
+    refused = release.result()
+    assert refused.code == 1, show(refused)
+    assert "the approval for production was rejected by " in refused.out, show(refused)
+    assert "not on a Friday" in refused.out, show(refused)
+    _no_traceback(refused)
+    data = ecspipe("status", "-c", ENVIRONMENTS, "-o", "json", endpoint=url).json()
+    production = next(e for e in data["environments"] if e["name"] == "production")
+    assert production["image"] == deployed, show(data)
+
+    down = ecspipe("down", "-c", ENVIRONMENTS, "--yes", endpoint=url)
+    assert down.code == 0, show(down)
+    assert "scheduled for deletion in 7 days" in down.out, show(down)

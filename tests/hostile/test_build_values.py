@@ -335,14 +335,14 @@ ACCEPTED = [
 @pytest.mark.parametrize("mutation", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
 def test_accepted_values_reach_the_build_inert(tmp_path, ecspipe, calls, mutation) -> None:
     from ecspipe.config import load_config
-    from ecspipe.documents.buildspec import build_commands
+    from ecspipe.documents.buildspec import build_commands, single
 
     path = _config(tmp_path, mutation)
     assert ecspipe("validate", "-c", path).code == 0
     assert calls.ops == []
     config = load_config(path)
     repo = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/demo-app"
-    phases = build_commands(config, repo, "web")
+    phases = build_commands(config, repo, single("web"))
     work = tmp_path / "src"
     work.mkdir()
     stubs = tmp_path / "bin"

@@ -9,6 +9,7 @@ them on read-back.
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -296,3 +297,37 @@ def test_update_project_refuses_a_service_role_of_another_account(codebuild):
 
     assert _error_code(excinfo) == "InvalidInputException"
     assert _get(codebuild)["serviceRole"] == ROLE
+
+
+# --- what a build writes: the image definitions files of its buildspec ---------------
+
+
+def test_the_build_writes_exactly_the_image_definitions_files_of_ecspipes_buildspec():
+    import json
+
+    from ecspipe.config import load_config
+    from ecspipe.documents.buildspec import render_buildspec
+    from ecspipe.sandbox.builds import written_definitions
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config.example.yaml")
+    definitions = [("imagedefinitions-staging.json", "app"),
+                   ("imagedefinitions-production.json", "we'b\"x")]
+    spec = render_buildspec(config, "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-app",
+                            definitions)
+    found = written_definitions(spec)
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-app:20261201_120000-abc1234"
+    assert {file: json.loads(head + uri + tail) for file, (head, tail) in found.items()} == {
+        file: [{"name": container, "imageUri": uri}] for file, container in definitions}
+
+
+@pytest.mark.parametrize("buildspec", [
+    None,
+    "version: 0.2\nphases:\n  build:\n    commands:\n      - printf '[{\"name\":\"%s\"}]' x > "
+    "imagedefinitions.json\n",
+    "version: 0.2\nphases: [not, a, mapping]\n",
+    "::: not yaml :::\n  - [",
+])
+def test_another_buildspec_falls_back_to_imagedefinitions_json_of_container_name(buildspec):
+    from ecspipe.sandbox.builds import written_definitions
+
+    assert written_definitions(buildspec) == {}

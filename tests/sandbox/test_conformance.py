@@ -76,6 +76,14 @@ REQUIRED = {
         "CreateNotificationRule", "DescribeNotificationRule", "ListNotificationRules",
         "UpdateNotificationRule", "DeleteNotificationRule", "ListEventTypes", "TagResource",
         "UntagResource", "ListTagsForResource")),
+    # SNS (extension: email subscriptions pending until confirmed) and KMS: what ecspipe
+    # calls for `notify:` (the story's config has it)
+    *(("sns", op) for op in (
+        "CreateTopic", "GetTopicAttributes", "ListTagsForResource", "Subscribe",
+        "ListSubscriptionsByTopic", "ListSubscriptions", "DeleteTopic")),
+    *(("kms", op) for op in (
+        "CreateKey", "CreateAlias", "DescribeKey", "EnableKeyRotation", "GetKeyPolicy",
+        "GetKeyRotationStatus", "ListResourceTags", "DeleteAlias", "ScheduleKeyDeletion")),
     # ECS (extension: deployments, CreateService, UpdateService)
     ("ecs", "ListClusters"), ("ecs", "ListServices"),  # ecspipe init
     ("ecs", "DescribeServices"), ("ecs", "DescribeTaskDefinition"), ("ecs", "CreateService"),
@@ -103,15 +111,17 @@ REQUIRED_ERRORS = {
     ("codedeploy", "CreateDeployment"), ("codedeploy", "GetDeploymentConfig"),
 }
 # What the recorder listens to: every service the story and the tour use
-# except EC2, SNS and CloudWatch (plain moto the tour uses to set things up, not
+# except EC2 and CloudWatch (plain moto the tour uses to set things up, not
 # ecspipe's; EC2's protocol is not the validator's business).
 RECORDED = {service for service, _ in REQUIRED}
 ALARM = "tour-5xx"
 
 
 def _story_config(write_config) -> str:
-    # An ECR repository of ecspipe's own, so `down --delete-images` lists its images.
-    return write_config(("repository: demo-app", "repository: demo-app-ci"))
+    # An ECR repository of ecspipe's own, so `down --delete-images` lists its images;
+    # notifications, so the KMS key, the topic and the rule are made, read and deleted.
+    return write_config(("repository: demo-app", "repository: demo-app-ci"),
+                        ("tags:", "notify:\n  email: [ops@example.com]\n\ntags:"))
 
 
 def _names(path: str):
@@ -282,6 +292,9 @@ def _approval_rollback_and_notifications(client: Callable[[str], Any], clock: An
         return excinfo.value.response["Error"]["Code"]
 
     topic = client("sns").create_topic(Name="tour")["TopicArn"]
+    client("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="tour@example.com")
+    client("sns").list_subscriptions_by_topic(TopicArn=topic)
+    client("sns").list_subscriptions()
     notifications = client("codestar-notifications")
     rule_arn = notifications.create_notification_rule(
         Name="tour", Resource=names.pipeline_arn, DetailType="FULL",

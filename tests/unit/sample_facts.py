@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ecspipe.facts import ServiceFacts
+from ecspipe.config import Service, Target
+from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
 ACCOUNT = "123456789012"
 TASK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/demo-web-task-role"
@@ -23,3 +24,40 @@ def seed_facts(cpu_architecture: str = "X86_64") -> ServiceFacts:
         task_role_arn=TASK_ROLE,
         execution_role_arn=EXECUTION_ROLE,
     )
+
+
+def seed_environments(cpu_architecture: str = "X86_64") -> tuple[EnvironmentFacts, ...]:
+    """The single `service:` form of config.example.yaml, as preflight reads it."""
+    service = Service(cluster="demo-cluster", name="demo-web-service", container="web")
+    return (EnvironmentFacts(Target(None, service), seed_facts(cpu_architecture)),)
+
+
+ENVIRONMENT_NAMES = ("staging", "production", "qa", "perf", "eu-prod", "us-prod", "canary",
+                     "sandbox", "demo", "dr")
+
+
+def environments(count: int, cpu_architecture: str = "X86_64",
+                 approval_from: int = 1) -> tuple[EnvironmentFacts, ...]:
+    """`count` environments as preflight reads them: each its own cluster, service,
+    task family, container name and task role (all share the execution role); every
+    one from `approval_from` on asks for an approval."""
+    out = []
+    for index, name in enumerate(ENVIRONMENT_NAMES[:count]):
+        cluster, service = f"{name}-cluster", f"demo-web-{name}"
+        facts = ServiceFacts(
+            cluster_name=cluster,
+            cluster_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}",
+            service_name=service,
+            service_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/{cluster}/{service}",
+            task_definition_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{service}:3",
+            family=service,
+            containers=(f"app-{index}", "sidecar"),
+            container=f"app-{index}",
+            cpu_architecture=cpu_architecture,
+            task_role_arn=f"arn:aws:iam::{ACCOUNT}:role/demo-web-{name}-task",
+            execution_role_arn=EXECUTION_ROLE,
+        )
+        target = Target(name, Service(cluster=cluster, name=service, container=f"app-{index}"),
+                        approval=index >= approval_from, index=index)
+        out.append(EnvironmentFacts(target, facts))
+    return tuple(out)

@@ -21,7 +21,7 @@ from ecspipe.config.rules import (
     env_reserved,
     looks_secret,
 )
-from ecspipe.documents.buildspec import build_commands
+from ecspipe.documents.buildspec import build_commands, single
 from ecspipe.errors import ConfigError
 
 ACCOUNT = "123456789012"
@@ -87,7 +87,7 @@ def test_names_outside_the_rules_are_allowed(name: str) -> None:
 def test_every_variable_the_generated_buildspec_sets_or_reads_is_reserved() -> None:
     config = config_with_env({})
     commands = [c for phase in build_commands(
-        config, f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/demo-app", "web").values()
+        config, f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/demo-app", single("web")).values()
         for c in phase]
     used = set()
     for command in commands:

@@ -23,10 +23,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sample_facts import ACCOUNT, seed_facts
+from sample_facts import ACCOUNT, seed_environments
 
 from ecspipe.config import Config, load_config, parse_config
-from ecspipe.documents.buildspec import render_buildspec
+from ecspipe.documents.buildspec import render_buildspec, single
 from ecspipe.documents.pipeline import pipeline_declaration
 from ecspipe.documents.project import project_request
 from ecspipe.names import Names
@@ -179,8 +179,9 @@ def stub_bin(tmp_path: Path) -> Path:
 @pytest.fixture
 def run_buildspec(tmp_path: Path, stub_bin: Path):
     def run(config: Config, *, unset: tuple[str, ...] = (), container: str = "web",
-            **extra_env: str) -> Run:
-        spec = yaml.safe_load(render_buildspec(config, REPO_URI, container))
+            definitions: list[tuple[str, str]] | None = None, **extra_env: str) -> Run:
+        spec = yaml.safe_load(render_buildspec(config, REPO_URI,
+                                               definitions or single(container)))
         script_text = buildspec_script(spec["phases"])
         workdir = tmp_path / "src"
         workdir.mkdir()
@@ -229,6 +230,22 @@ def test_imagedefinitions_names_the_container_and_the_pushed_image(run_buildspec
     text = run.imagedefinitions.read_text()
     assert text == f'[{{"name":"web","imageUri":"{IMAGE_URI}"}}]'
     assert json.loads(text) == [{"name": "web", "imageUri": IMAGE_URI}]
+
+
+def test_with_environments_one_build_writes_each_environments_file_naming_the_one_image(
+        run_buildspec) -> None:
+    definitions = [("imagedefinitions-staging.json", "app"),
+                   ("imagedefinitions-production.json", "web")]
+    run = run_buildspec(example_config(), definitions=definitions)
+    assert run.returncode == 0, run.stderr
+    assert run.argvs("docker", "build") != [] and len(run.argvs("docker", "build")) == 1
+    assert run.argvs("docker", "push") == [["push", IMAGE_URI]]
+    for file, container in definitions:
+        assert json.loads((run.workdir / file).read_text()) == [
+            {"name": container, "imageUri": IMAGE_URI}]
+    assert not (run.workdir / "imagedefinitions.json").exists()
+    spec = yaml.safe_load(render_buildspec(example_config(), REPO_URI, definitions))
+    assert spec["artifacts"]["files"] == [file for file, _ in definitions]
 
 
 def test_docker_logs_in_to_the_registry_host_with_the_token_on_stdin(run_buildspec) -> None:
@@ -330,7 +347,7 @@ def test_a_failing_push_writes_no_imagedefinitions(run_buildspec) -> None:
 
 def test_latest_is_never_a_tag_and_never_pushed(run_buildspec) -> None:
     config = config_with(context="app", dockerfile="docker/Dockerfile")
-    assert "latest" not in render_buildspec(config, REPO_URI, "web")
+    assert "latest" not in render_buildspec(config, REPO_URI, single("web"))
     run = run_buildspec(config)
     assert run.returncode == 0, run.stderr
     pushed = [argv[-1] for argv in run.argvs("docker", "push")]
@@ -370,7 +387,7 @@ def test_a_test_command_that_changes_directory_still_leaves_imagedefinitions_at_
 
 
 def test_the_buildspec_is_version_0_2_in_bash_with_imagedefinitions_as_the_artifact() -> None:
-    spec = yaml.safe_load(render_buildspec(example_config(), REPO_URI, "web"))
+    spec = yaml.safe_load(render_buildspec(example_config(), REPO_URI, single("web")))
     assert spec["version"] == 0.2
     assert spec["env"] == {"shell": "bash"}
     assert spec["artifacts"]["files"] == ["imagedefinitions.json"]
@@ -390,7 +407,7 @@ def test_the_build_environment_matches_the_tasks_cpu_architecture(
     architecture: str, environment_type: str, image_arch: str
 ) -> None:
     config = example_config()
-    request = project_request(config, Names.from_config(config, ACCOUNT), seed_facts(architecture))
+    request = project_request(config, Names.from_config(config, ACCOUNT), seed_environments(architecture))
     environment = request["environment"]
     assert environment["type"] == environment_type
     assert image_arch in environment["image"]
@@ -407,7 +424,7 @@ def test_the_project_passes_the_repository_container_and_build_env_with_referenc
             "API_TOKEN": {"secrets_manager": "demo-app/api-token"},
         }
     )
-    request = project_request(config, Names.from_config(config, ACCOUNT), seed_facts())
+    request = project_request(config, Names.from_config(config, ACCOUNT), seed_environments())
     variables = request["environment"]["environmentVariables"]
     assert {v["name"]: (v["value"], v["type"]) for v in variables} == {
         "IMAGE_REPO_URI": (REPO_URI, "PLAINTEXT"),
@@ -417,7 +434,7 @@ def test_the_project_passes_the_repository_container_and_build_env_with_referenc
         "API_TOKEN": ("demo-app/api-token", "SECRETS_MANAGER"),
     }
     assert len(variables) == 5  # no duplicates hidden by the dict above
-    assert request["source"] == {"type": "CODEPIPELINE", "buildspec": render_buildspec(config, REPO_URI, "web")}
+    assert request["source"] == {"type": "CODEPIPELINE", "buildspec": render_buildspec(config, REPO_URI, single("web"))}
 
 
 def _action(declaration: dict[str, Any], stage: str) -> dict[str, Any]:
@@ -432,7 +449,7 @@ def test_the_pipeline_is_v2_and_starts_only_on_pushes_to_the_configured_branch(b
     data["source"]["branch"] = branch
     config = parse_config(yaml.safe_dump(data))
     declaration = pipeline_declaration(
-        config, Names.from_config(config, ACCOUNT), seed_facts(), CONNECTION
+        config, Names.from_config(config, ACCOUNT), seed_environments(), CONNECTION
     )
     assert declaration["pipelineType"] == "V2"
     assert [s["name"] for s in declaration["stages"]] == ["Source", "Build", "Deploy"]

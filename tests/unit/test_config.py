@@ -350,7 +350,8 @@ def test_the_json_schema_describes_the_top_level_and_forbids_unknown_keys():
     assert schema["title"]
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == set(Config.model_fields)
-    assert {"version", "name", "region", "source", "service"} <= set(schema["required"])
+    assert {"version", "name", "region", "source"} <= set(schema["required"])
+    assert schema["oneOf"] == [{"required": ["service"]}, {"required": ["environments"]}]
     assert all(d.get("additionalProperties") is False for d in schema["$defs"].values())
 
 

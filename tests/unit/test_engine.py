@@ -101,15 +101,17 @@ def test_arns_follow_the_partition_of_the_region():
 
 
 def test_an_ecr_build_image_is_pulled_with_the_service_role_and_allowed_to():
+    from ecspipe.config import Target
     from ecspipe.documents.policies import codebuild_policy
     from ecspipe.documents.project import project_request
-    from ecspipe.facts import ServiceFacts
+    from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
     base = _config("demo-app", "us-east-1")
     image = "210987654321.dkr.ecr.us-east-1.amazonaws.com/tools/builder:3"
     config = base.model_copy(update={"build": base.build.model_copy(update={"image": image})})
     names = Names.from_config(config, "123456789012")
-    facts = ServiceFacts("c", "arn:c", "s", "arn:s", "arn:td", "fam", ("web",), "web")
+    facts = (EnvironmentFacts(Target(None, base.service), ServiceFacts(  # type: ignore[arg-type]
+        "c", "arn:c", "s", "arn:s", "arn:td", "fam", ("web",), "web")),)
     assert project_request(config, names, facts)["environment"][
         "imagePullCredentialsType"] == "SERVICE_ROLE"
     pull = [st for st in codebuild_policy(config, names)["Statement"]
@@ -160,10 +162,27 @@ def test_up_makes_both_roles_in_the_first_wave_then_the_project_then_the_pipelin
     ]
 
 
+def test_the_notification_resources_join_the_waves_by_what_they_need():
+    """With notify: the key is made in the first wave (nothing needs to exist for it),
+    the topic (encrypted with the key) beside the project, the rule after the pipeline."""
+    from types import SimpleNamespace
+
+    from ecspipe.plan import resource_groups
+
+    ctx = SimpleNamespace(config=SimpleNamespace(notify=object()))
+    assert [[r.kind for r in group] for group in resource_groups(ctx)] == [  # type: ignore[arg-type]
+        ["connection", "ECR repository", "artifact bucket", "log group", "CodeBuild role",
+         "CodePipeline role", "KMS key"],
+        ["CodeBuild project", "SNS topic"],
+        ["pipeline"],
+        ["notification rule"],
+    ]
+
+
 def _ctx(serial: bool):
     from ecspipe.resources.base import Context
 
-    return Context(config=None, names=None, facts=None, aws=None, outputs=None,  # type: ignore[arg-type]
+    return Context(config=None, names=None, environments=(), aws=None, outputs=None,  # type: ignore[arg-type]
                    retry=None, serial=serial)  # type: ignore[arg-type]
 
 

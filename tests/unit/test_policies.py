@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sample_facts import ACCOUNT, EXECUTION_ROLE, TASK_ROLE, seed_facts
+from sample_facts import ACCOUNT, EXECUTION_ROLE, TASK_ROLE, environments, seed_environments
 
 from ecspipe.config import Config, load_config, parse_config
 from ecspipe.documents import policies
@@ -105,7 +105,7 @@ class Document:
 
 
 def generated_documents() -> dict[str, Document]:
-    facts = seed_facts()
+    facts = seed_environments()
     example = example_config()
     with_refs = config_with_references()
     names = names_for(example)
@@ -140,6 +140,15 @@ def generated_documents() -> dict[str, Document]:
             policies.pipeline_policy(names, facts, arn),
             INLINE_POLICY_LIMIT,
             pass_roles=frozenset({TASK_ROLE, EXECUTION_ROLE}),
+        )
+    # Several environments (MAX_ENVIRONMENTS is 10): the same rules, within IAM's size.
+    for count in (2, 5, 10):
+        envs = environments(count)
+        docs[f"pipeline_policy-{count}-environments"] = Document(
+            "pipeline_policy",
+            policies.pipeline_policy(names, envs, CONNECTIONS["codeconnections"]),
+            INLINE_POLICY_LIMIT,
+            pass_roles=frozenset(r for e in envs for r in e.service.pass_role_arns),
         )
     return docs
 

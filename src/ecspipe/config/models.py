@@ -40,6 +40,9 @@ from ecspipe.config.rules import (
     _CONNECTION_ARN_RE,
     _NAME_RE,
     _SERVICE_ARN_RE,
+    _TOPIC_ARN_RE,
+    MAX_EMAILS,
+    MAX_ENVIRONMENTS,
     MAX_USER_TAGS,
     _arn_parts,
     _check_account_id,
@@ -49,7 +52,9 @@ from ecspipe.config.rules import (
     _check_connection_arn,
     _check_container,
     _check_ecr_repository,
+    _check_email,
     _check_env_name,
+    _check_environment_name,
     _check_name,
     _check_region,
     _check_rel_file,
@@ -59,6 +64,7 @@ from ecspipe.config.rules import (
     _check_tag_key,
     _check_tag_value,
     _check_test_command,
+    _check_topic_arn,
     _err,
     _type_word,
     arn_partition_problem,
@@ -176,6 +182,16 @@ class Service(_Model):
             )
         return value
 
+    @field_validator("cluster", "name")
+    @classmethod
+    def _in_our_account_and_region(cls, value: str, info: ValidationInfo) -> str:
+        m = _arn_parts(value)
+        wrong = _placement_here(m, info) if m else []
+        if wrong:
+            what = "cluster" if info.field_name == "cluster" else "service"
+            raise _err(f"the {what} " + " and ".join(wrong), got=value)
+        return value
+
     @property
     def cluster_name(self) -> str:
         return _short_ecs_name(self.cluster)
@@ -217,6 +233,26 @@ def _where(data: Any) -> tuple[str, str, str | None] | None:
     if not (isinstance(account, str) and re.fullmatch(r"[0-9]{12}", account)):
         account = None
     return partition_of(region), region, account
+
+
+def _placement_here(m: re.Match[str], info: ValidationInfo) -> list[str]:
+    """An ECS or SNS ARN's partition, account and region against the config's (offline),
+    wherever in the file it is (`service:`, `environments[]`, `notify:`)."""
+    where = _WHERE.get()
+    if where is None:
+        return []
+    _, region, account = where
+    # `--region` replaces the file's region (loading.py): say which one was compared.
+    region_name = (info.context or {}).get("region_source", "region")
+    wrong = []
+    problem = arn_partition_problem(m["partition"], region)
+    if problem:
+        wrong.append(problem.replace(f"region {region}", f"{region_name} {region}", 1))
+    if account and m["account"] != account:
+        wrong.append(f"is in account {m['account']}, but account_id is {account}")
+    if m["region"] != region:
+        wrong.append(f"is in region {m['region']}, but {region_name} is {region}")
+    return wrong
 
 
 def _placed(arn_text: str, what: str) -> None:
@@ -443,6 +479,182 @@ class Image(_Model):
     ] = 20
 
 
+# ---- environments ---------------------------------------------------------------------
+
+EnvironmentName = Annotated[
+    str,
+    AfterValidator(_check_environment_name),
+    Field(description="Short name used in stage and file names: lowercase letters, digits "
+          "and single hyphens, 1-20 characters, starting with a letter.",
+          json_schema_extra={"pattern": "^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*$", "maxLength": 20}),
+]
+
+
+class _Gates(_Model):
+    """What guards an environment's deploy stage. Empty for now: issue 13's rollback,
+    alarms, bake time and deploy windows are added here (an environment inherits them;
+    the single form gets them under `service:`)."""
+
+
+class Environment(_Gates):
+    """One environment of `environments:`, deployed after the previous one succeeded."""
+
+    name: EnvironmentName
+    service: Service
+    approval: Annotated[bool, Field(description="A person approves (`ecspipe approve`) "
+                                    "before this environment is deployed.")] = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """One environment the pipeline deploys to, in pipeline order: an `environments[]`
+    entry, or the single `service:` (name None, stages as before environments existed).
+    Everything downstream (preflight, documents, status, release) works on these."""
+
+    name: str | None
+    service: Service
+    approval: bool = False
+    index: int = 0
+
+    @property
+    def where(self) -> str:
+        """Where a message about this environment's service points in the config."""
+        if self.name is None:
+            return "service"
+        return f"environments[{self.index}] ({self.name}): service"
+
+    @property
+    def path(self) -> str:
+        """The service's key path in the config: `service` or `environments[1].service`."""
+        return "service" if self.name is None else f"environments[{self.index}].service"
+
+    @property
+    def label(self) -> str:
+        return self.name or "service"
+
+
+def _unique_environment_names(value: list[Environment]) -> list[Environment]:
+    seen: dict[str, int] = {}
+    for index, env in enumerate(value):
+        if env.name in seen:
+            raise _err(f"environment name {env.name!r} is used twice (environments[{seen[env.name]}]"
+                       f" and environments[{index}]); each needs its own", at=f"{index}.name",
+                       got=env.name)
+        seen[env.name] = index
+    return value
+
+
+EnvironmentList = Annotated[
+    list[Environment],
+    AfterValidator(_unique_environment_names),
+    Field(min_length=1, max_length=MAX_ENVIRONMENTS),
+]
+
+
+# ---- notifications --------------------------------------------------------------------
+
+Email = Annotated[str, AfterValidator(_check_email)]
+NotifyEvent = Literal["failed", "approval", "succeeded"]
+DEFAULT_EVENTS: tuple[NotifyEvent, ...] = ("failed", "approval")
+
+
+class Notify(_Model):
+    """Who hears about the pipeline: an SNS topic ecspipe creates (with email subscriptions)
+    or one that exists, and a CodeStar Notifications rule on the pipeline."""
+
+    email: (
+        Annotated[
+            list[Email],
+            Field(min_length=1, max_length=MAX_EMAILS,
+                  description="Email addresses subscribed to an SNS topic ecspipe creates; each "
+                  "recipient must confirm the subscription."),
+        ]
+        | None
+    ) = None
+    sns_topic_arn: (
+        Annotated[
+            str,
+            AfterValidator(_check_topic_arn),
+            Field(description="Publish to this existing SNS topic instead (never modified or "
+                  "deleted); its policy must let CodeStar Notifications publish."),
+        ]
+        | None
+    ) = None
+    events: Annotated[
+        list[NotifyEvent],
+        Field(min_length=1, description="What is notified: failed (an execution failed), "
+              "approval (an approval waits), succeeded (an execution succeeded)."),
+    ] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
+
+    @field_validator("email")
+    @classmethod
+    def _unique_emails(cls, value: list[str] | None) -> list[str] | None:
+        seen: set[str] = set()
+        for index, address in enumerate(value or []):
+            if address.lower() in seen:
+                raise _err(f"{address!r} is listed twice", at=str(index), got=address)
+            seen.add(address.lower())
+        return value
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _topic_in_our_account_and_region(cls, value: str | None,
+                                         info: ValidationInfo) -> str | None:
+        m = _TOPIC_ARN_RE.fullmatch(value) if value else None
+        wrong = _placement_here(m, info) if m else []
+        if wrong:
+            raise _err("the topic " + " and ".join(wrong) + " (CodeStar Notifications "
+                       "publishes only to topics of the pipeline's account and region)", got=value)
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _unique_events(cls, value: list[str]) -> list[str]:
+        doubled = sorted({e for e in value if value.count(e) > 1})
+        if doubled:
+            raise _err(f"{', '.join(doubled)} listed more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _one_topic(self) -> Notify:
+        if (self.email is None) == (self.sns_topic_arn is None):
+            raise _err("give `email:` (a topic ecspipe creates) or `sns_topic_arn:` (a topic "
+                       "you have), not " + ("both" if self.email else "neither"))
+        return self
+
+    @property
+    def owned_topic(self) -> bool:
+        return self.sns_topic_arn is None
+
+
+class _Missing:
+    """Stands for an absent `service:` when `environments:` is absent too."""
+
+    def __repr__(self) -> str:
+        return "nothing"
+
+
+class _Both:
+    """Wraps `environments:` when `service:` is given as well."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _service_given(value: Any) -> Any:
+    if isinstance(value, _Missing):
+        raise _err("required field is missing: give `service:` (one ECS service) or "
+                   "`environments:` (a list of them, deployed in order)", hide_input=True)
+    return value
+
+
+def _environments_alone(value: Any) -> Any:
+    if isinstance(value, _Both):
+        raise _err("give `service:` (one environment) or `environments:` (several), not both",
+                   hide_input=True)
+    return value
+
+
 class Config(_Model):
     """The whole ecspipe.yaml."""
 
@@ -451,7 +663,14 @@ class Config(_Model):
     region: Region
     account_id: AccountId | None = None
     source: Source
-    service: Service
+    service: Annotated[Service | None, BeforeValidator(_service_given)] = None
+    environments: Annotated[
+        EnvironmentList | None,
+        BeforeValidator(_environments_alone),
+        Field(description="Instead of `service:`: the environments the image is deployed to, "
+              "in order (e.g. staging, then production with an approval)."),
+    ] = None
+    notify: Notify | None = None
     build: Annotated[Build, _none_as(Build)] = Field(default_factory=Build)
     image: Annotated[Image, _none_as(Image)] = Field(default_factory=Image)
     tags: Annotated[
@@ -479,31 +698,33 @@ class Config(_Model):
             )
         return source
 
-    @field_validator("service")
-    @classmethod
-    def _service_in_our_account_and_region(cls, service: Service, info: ValidationInfo) -> Service:
-        for field in ("cluster", "name"):
-            value = getattr(service, field)
-            m = _arn_parts(value)
-            wrong = _placement_problems(m, info) if m else []
-            if wrong:
-                raise _err(
-                    f"the {'cluster' if field == 'cluster' else 'service'} " + " and ".join(wrong),
-                    at=field,
-                    got=value,
-                )
-        return service
-
     @model_validator(mode="wrap")
     @classmethod
     def _references_know_where_they_are(cls, data: Any, handler: Any) -> Config:
         """Secret references check their ARNs against the config's region and account
         while the whole file is validated, so their problems come with every other one."""
         token = _WHERE.set(_where(data))
+        if isinstance(data, dict):
+            # Exactly one of `service:` and `environments:`; marked here, reported by the
+            # fields' own validators, so their problems come with every other one.
+            has_service = data.get("service") is not None
+            has_environments = data.get("environments") is not None
+            if not has_service and not has_environments:
+                data = {**data, "service": _Missing()}
+            elif has_service and has_environments:
+                data = {**data, "environments": _Both(data["environments"])}
         try:
             return handler(data)  # type: ignore[no-any-return]
         finally:
             _WHERE.reset(token)
+
+    @property
+    def targets(self) -> list[Target]:
+        """The environments deployed to, in order (one, unnamed, for `service:`)."""
+        if self.environments is None:
+            assert self.service is not None
+            return [Target(None, self.service)]
+        return [Target(e.name, e.service, e.approval, i) for i, e in enumerate(self.environments)]
 
     @model_validator(mode="after")
     def _default_image_repository(self) -> Config:
@@ -534,6 +755,8 @@ def config_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of ecspipe.yaml, e.g. for editor completion."""
     schema = Config.model_json_schema()
     schema.pop("title", None)
+    # Exactly one of the two forms (checked by Config's validators).
+    schema["oneOf"] = [{"required": ["service"]}, {"required": ["environments"]}]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ecspipe configuration",

@@ -301,10 +301,10 @@ def _line_of(root: yaml.Node, loc: Loc) -> int:
             node = found[1]
         elif (
             isinstance(node, yaml.SequenceNode)
-            and isinstance(comp, int)
-            and 0 <= comp < len(node.value)
+            and (isinstance(comp, int) or (isinstance(comp, str) and comp.isdigit()))
+            and 0 <= int(comp) < len(node.value)
         ):
-            node = node.value[comp]
+            node = node.value[int(comp)]
             line = node.start_mark.line + 1
         else:
             break

@@ -471,6 +471,91 @@ def looks_secret(name: str) -> bool:
 
 
 
+# ---- environments and notifications ------------------------------------------------------
+
+# At most 10 environments: with approvals that is 22 stages (CodePipeline allows 2-50,
+# "Quotas in AWS CodePipeline"), and the pipeline role's policy at 10 environments is
+# 4,909 of IAM's 10,240 characters (tests/unit/test_environment_builders.py measures it),
+# leaving room for issue 13's gates. Beyond that, a second pipeline reads better.
+MAX_ENVIRONMENTS = 10
+ENVIRONMENT_NAME_MAX = 20
+_ENVIRONMENT_NAME_RE = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*")
+
+
+def _check_environment_name(value: str) -> str:
+    """Short, lowercase, hyphen-separated: it goes into stage names (`Deploy-<name>`) and
+    file names (`imagedefinitions-<name>.json`)."""
+    if not 1 <= len(value) <= ENVIRONMENT_NAME_MAX:
+        raise _err(f"must be 1-{ENVIRONMENT_NAME_MAX} characters, not {len(value)} (it goes "
+                   "into stage and file names)")
+    if value != value.lower() and _ENVIRONMENT_NAME_RE.fullmatch(value.lower()):
+        raise _err(f"must be lowercase: {value.lower()!r}")
+    if not value[0].isascii() or not value[0].isalpha():
+        raise _err("must start with a lowercase letter")
+    if "--" in value:
+        raise _err("must not contain '--' (use single hyphens)")
+    if value.endswith("-"):
+        raise _err("must end with a letter or digit")
+    if not _ENVIRONMENT_NAME_RE.fullmatch(value):
+        raise _err("may contain only lowercase letters, digits and single hyphens")
+    return value
+
+
+# SNS email endpoints: a plain address. Lengths from RFC 5321 (local part 64, whole
+# address 254); the character set is RFC 5322's dot-atom, which is what mail systems
+# accept in practice (no quoted local parts, no IP-literal domains).
+EMAIL_MAX = 254
+MAX_EMAILS = 10
+_EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_EMAIL_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_DISPLAY_NAME_RE = re.compile(r".*<\s*([^<>\s]+@[^<>\s]+)\s*>\s*")
+
+
+def _check_email(value: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise _err("must be one address on one line (no newlines or control characters)")
+    shown = _DISPLAY_NAME_RE.fullmatch(value)
+    if shown:
+        raise _err(f"give the address only, without a display name: {shown[1]!r}")
+    if value != value.strip() or " " in value:
+        raise _err("must not contain spaces")
+    if len(value) > EMAIL_MAX:
+        raise _err(f"must be at most {EMAIL_MAX} characters, not {len(value)}")
+    if value.count("@") != 1:
+        raise _err("must be one email address such as 'ops@example.com'")
+    local, domain = value.split("@")
+    if not local or len(local) > 64 or not _EMAIL_LOCAL_RE.fullmatch(local):
+        raise _err("the part before '@' must be 1-64 letters, digits and . _ % + - (no "
+                   "leading, trailing or doubled dots)")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_EMAIL_LABEL_RE.fullmatch(label) for label in labels) \
+            or not labels[-1].isalpha():
+        raise _err(f"the domain {domain!r} is not a domain name such as 'example.com'")
+    return value
+
+
+# "CreateTopic" (SNS API Reference): names are up to 256 letters, digits, '_' and '-'.
+_TOPIC_ARN_RE = re.compile(
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):sns:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+    r"(?P<name>[A-Za-z0-9_-]{1,256})"
+)
+
+
+def _check_topic_arn(value: str) -> str:
+    if _TOPIC_ARN_RE.fullmatch(value):
+        return value
+    if value.endswith(".fifo"):
+        # SNS requires a MessageGroupId on every Publish to a FIFO topic ("Publish", SNS
+        # API Reference); AWS documents no such support for CodeStar Notifications.
+        raise _err("must be a standard SNS topic, not a FIFO topic (FIFO topics need a "
+                   "message group ID on every publish, which CodeStar Notifications does not "
+                   "document sending)")
+    parts = value.split(":")
+    if len(parts) >= 3 and parts[0] == "arn" and parts[2] != "sns":
+        raise _err(f"must be an SNS topic ARN, not a {parts[2]!r} ARN")
+    raise _err("must be an SNS topic ARN: arn:aws:sns:REGION:ACCOUNT:NAME")
+
+
 _ECR_PART = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _ECR_RE = re.compile(rf"{_ECR_PART}(?:/{_ECR_PART})*")
 

@@ -1,9 +1,12 @@
-"""The generated buildspec: log in to ECR, build, test, push a unique tag, write imagedefinitions.json.
+"""The generated buildspec: log in to ECR, build, test, push a unique tag, write the image definitions.
 
 Choices the guide learned the hard way:
 - The tag is `YYYYmmdd_HHMMSS-<commit7>` (UTC), unique per build: ECR repositories
   are IMMUTABLE, so a mutable tag such as `latest` is never pushed.
-- Build, tests, push and imagedefinitions.json all live in the `build` phase:
+- One image definitions file per environment (`imagedefinitions.json` for the
+  single `service:` form, `imagedefinitions-<env>.json` for each environment),
+  every one naming the same pushed image: built once, deployed everywhere.
+- Build, tests, push and the image definitions all live in the `build` phase:
   CodeBuild runs `post_build` even when `build` failed, so a push there would
   publish an image whose tests failed.
 - `imagedefinitions.json` names the *container* in the task definition (the
@@ -28,13 +31,17 @@ import json
 import re
 import shlex
 import string
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from ecspipe.config import Config
+from ecspipe.names import IMAGEDEFINITIONS
 
-IMAGEDEFINITIONS = "imagedefinitions.json"
+# (file name, container name): one image definitions file per environment, all
+# naming the one image the build pushed (environments' container names may differ).
+Definitions = Sequence[tuple[str, str]]
 # Listed out, not as ranges: bracket ranges in bash follow the locale's collation.
 _ALNUM = string.ascii_letters + string.digits
 # An image reference: registry host, repository path, ':' tag or '@' digest.
@@ -90,7 +97,8 @@ def _var(name: str) -> str:
     return name
 
 
-def build_commands(config: Config, repository_uri: str, container: str) -> dict[str, list[str]]:
+def build_commands(config: Config, repository_uri: str,
+                   definitions: Definitions) -> dict[str, list[str]]:
     """The commands of each phase, as the buildspec will run them."""
     context = config.build.context or "."
     docker_build = ["docker", "build", "--tag", '"$IMAGE_URI"']
@@ -117,22 +125,29 @@ def build_commands(config: Config, repository_uri: str, container: str) -> dict[
             *config.build.test_commands,
             check_image_uri("IMAGE_URI", repository_uri),
             'docker push "$IMAGE_URI"',
-            imagedefinitions_command(IMAGEDEFINITIONS, container, "IMAGE_URI"),
-            f'cat "$SRC_DIR/{IMAGEDEFINITIONS}"',
+            *[imagedefinitions_command(file, container, "IMAGE_URI")
+              for file, container in definitions],
+            *[f'cat "$SRC_DIR/{file}"' for file, _ in definitions],
         ],
     }
 
 
-def buildspec_document(config: Config, repository_uri: str, container: str) -> dict[str, Any]:
-    phases = build_commands(config, repository_uri, container)
+def buildspec_document(config: Config, repository_uri: str,
+                       definitions: Definitions) -> dict[str, Any]:
+    phases = build_commands(config, repository_uri, definitions)
     return {
         "version": 0.2,
         "env": {"shell": "bash"},
         "phases": {name: {"commands": commands} for name, commands in phases.items()},
-        "artifacts": {"files": [IMAGEDEFINITIONS], "discard-paths": "yes"},
+        "artifacts": {"files": [file for file, _ in definitions], "discard-paths": "yes"},
     }
 
 
-def render_buildspec(config: Config, repository_uri: str, container: str) -> str:
-    return yaml.safe_dump(buildspec_document(config, repository_uri, container),
+def render_buildspec(config: Config, repository_uri: str, definitions: Definitions) -> str:
+    return yaml.safe_dump(buildspec_document(config, repository_uri, definitions),
                           sort_keys=False, width=1000)
+
+
+def single(container: str) -> list[tuple[str, str]]:
+    """The definitions of the single `service:` form: imagedefinitions.json only."""
+    return [(IMAGEDEFINITIONS, container)]

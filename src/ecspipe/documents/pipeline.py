@@ -1,4 +1,8 @@
-"""The CodePipeline V2 declaration: Source (connection) -> Build (CodeBuild) -> Deploy (ECS).
+"""The CodePipeline V2 declaration: Source (connection) -> Build (CodeBuild) -> each environment.
+
+Each environment is an optional approval stage and an ECS deploy stage, in the
+config's order; the single `service:` form is the one stage `Deploy`, exactly
+the declaration of before environments.
 
 The pipeline type is set explicitly (V2 is the default only since December 2024,
 and we compare it on read-back), and the trigger starts it only on pushes to the
@@ -12,13 +16,13 @@ BranchName stays the branch a manual start uses).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ecspipe.config import Config
 from ecspipe.config.rules import branch_pattern
-from ecspipe.documents.buildspec import IMAGEDEFINITIONS
-from ecspipe.facts import ServiceFacts
-from ecspipe.names import Names
+from ecspipe.facts import EnvironmentFacts
+from ecspipe.names import APPROVAL_ACTION, DEPLOY_ACTION, Names
 
 SOURCE_ACTION = "Source"
 SOURCE_ARTIFACT = "SourceOutput"
@@ -37,9 +41,51 @@ def _action(name: str, category: str, provider: str, configuration: dict[str, st
     }
 
 
+def approval_text(env: EnvironmentFacts) -> str:
+    """The approval's CustomData: shown in the console and in the approval notification.
+    Static (it is part of the declaration); at most 1,000 characters (an action
+    configuration value), which cluster and service names of 255 each respect."""
+    service = env.service
+    return (f"Deploy to {env.name} ({service.cluster_name}/{service.service_name}) the image "
+            f"this execution built. Answer: ecspipe approve --env {env.name}")
+
+
+def environment_stages(names: Names, environments: Sequence[EnvironmentFacts]) -> list[dict]:
+    """Per environment, in order: `Approve-<env>` (when it asks for approval: a stage of
+    its own, so rolling back a deploy stage never asks again), then `Deploy-<env>`.
+    The single `service:` form is one stage, `Deploy`, as before environments.
+
+    Manual approval ("Manual approval action", CodePipeline User Guide; the action
+    type in the API model): category Approval, owner AWS, provider Manual, version 1,
+    no artifacts; no NotificationArn: the notification rule covers "approval needed".
+    The ECS deploy action ("Amazon Elastic Container Service deploy action reference"):
+    ClusterName, ServiceName and FileName, the environment's own image definitions.
+    """
+    stages: list[dict[str, Any]] = []
+    for env in environments:
+        if env.approval and env.name:
+            stages.append({"name": names.approval_stage(env.name), "actions": [
+                _action(APPROVAL_ACTION, "Approval", "Manual", {"CustomData": approval_text(env)},
+                        [], [])]})
+        stages.append({"name": names.deploy_stage(env.name), "actions": [_action(
+            DEPLOY_ACTION,
+            "Deploy",
+            "ECS",
+            {
+                "ClusterName": env.service.cluster_name,
+                "ServiceName": env.service.service_name,
+                "FileName": names.imagedefinitions(env.name),
+            },
+            [BUILD_ARTIFACT],
+            [],
+        )]})
+    return stages
+
+
 def pipeline_declaration(
-    config: Config, names: Names, facts: ServiceFacts, connection_arn: str
+    config: Config, names: Names, environments: Sequence[EnvironmentFacts], connection_arn: str
 ) -> dict[str, Any]:
+    """The whole declaration; every environment's stages come from environment_stages."""
     source = _action(
         SOURCE_ACTION,
         "Source",
@@ -58,18 +104,6 @@ def pipeline_declaration(
         "Build", "Build", "CodeBuild", {"ProjectName": names.build_project},
         [SOURCE_ARTIFACT], [BUILD_ARTIFACT],
     )
-    deploy = _action(
-        "Deploy",
-        "Deploy",
-        "ECS",
-        {
-            "ClusterName": facts.cluster_name,
-            "ServiceName": facts.service_name,
-            "FileName": IMAGEDEFINITIONS,
-        },
-        [BUILD_ARTIFACT],
-        [],
-    )
     return {
         "name": names.pipeline,
         "roleArn": names.pipeline_role_arn,
@@ -77,7 +111,7 @@ def pipeline_declaration(
         "stages": [
             {"name": "Source", "actions": [source]},
             {"name": "Build", "actions": [build]},
-            {"name": "Deploy", "actions": [deploy]},
+            *environment_stages(names, environments),
         ],
         "version": 1,
         "pipelineType": "V2",

@@ -11,12 +11,13 @@ by kms:ResourceAliases and kms:ViaService (IAM cannot name a key by its alias).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
 from ecspipe.config.references import kms_grant, parameter_arn, secret_arn
 from ecspipe.documents.project import ecr_build_image
-from ecspipe.facts import ServiceFacts
+from ecspipe.facts import EnvironmentFacts
 from ecspipe.names import Names
 
 VERSION = "2012-10-17"
@@ -194,11 +195,27 @@ def connection_service_prefix(connection_arn: str) -> str:
     return parts[2] if len(parts) > 2 and parts[2] else "codeconnections"
 
 
+def _one_or_all(values: list[str]) -> str | list[str]:
+    """One resource as a string (the policy of a single service stays byte for byte what
+    it was before environments), several as a list."""
+    return values[0] if len(values) == 1 else values
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
 def pipeline_policy(
-    names: Names, facts: ServiceFacts, connection_arn: str
+    names: Names, environments: Sequence[EnvironmentFacts], connection_arn: str
 ) -> dict[str, Any]:
+    """The CodePipeline role: artifacts, the connection, the build, and for every
+    environment exactly its service, its cluster's tasks, its task family and the roles
+    its task definition passes. Approvals need no permission of the role (a person
+    answers them); nor does the notification rule (CodeStar Notifications publishes
+    with its own service principal)."""
     account = {"StringEquals": {"aws:ResourceAccount": names.account}}
     ecs_arn = f"arn:{names.partition}:ecs:{names.region}:{names.account}"
+    services = [e.service for e in environments]
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ArtifactBucket",
@@ -237,38 +254,43 @@ def pipeline_policy(
             "Sid": "Service",
             "Effect": "Allow",
             "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
-            "Resource": facts.service_arn,
+            "Resource": _one_or_all(_unique(s.service_arn for s in services)),
         },
         {
             # The ECS deploy action watches the new deployment's tasks.
             "Sid": "ServiceTasks",
             "Effect": "Allow",
             "Action": "ecs:DescribeTasks",
-            "Resource": f"{ecs_arn}:task/{facts.cluster_name}/*",
+            "Resource": _one_or_all(_unique(f"{ecs_arn}:task/{s.cluster_name}/*"
+                                            for s in services)),
         },
         {
-            # ListTasks has no resource type for tasks; the cluster condition narrows it.
+            # ListTasks has no resource type for tasks; the cluster condition narrows it
+            # (several values of one condition key are OR-ed).
             "Sid": "ListServiceTasks",
             "Effect": "Allow",
             "Action": "ecs:ListTasks",
             "Resource": "*",
-            "Condition": {"ArnEquals": {"ecs:cluster": facts.cluster_arn}},
+            "Condition": {"ArnEquals": {
+                "ecs:cluster": _one_or_all(_unique(s.cluster_arn for s in services))}},
         },
         {
             "Sid": "TagNewTaskDefinitions",
             "Effect": "Allow",
             "Action": "ecs:TagResource",
-            "Resource": f"{ecs_arn}:task-definition/{facts.family}:*",
+            "Resource": _one_or_all(_unique(f"{ecs_arn}:task-definition/{s.family}:*"
+                                            for s in services)),
             "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
         },
     ]
-    if facts.pass_role_arns:
+    pass_roles = sorted({arn for s in services for arn in s.pass_role_arns})
+    if pass_roles:
         statements.append(
             {
                 "Sid": "PassTaskRoles",
                 "Effect": "Allow",
                 "Action": "iam:PassRole",
-                "Resource": facts.pass_role_arns,
+                "Resource": pass_roles,
                 "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             }
         )

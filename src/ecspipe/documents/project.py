@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
 from ecspipe.documents.buildspec import render_buildspec
-from ecspipe.facts import ServiceFacts
+from ecspipe.facts import EnvironmentFacts, shared_architecture
 from ecspipe.names import Names, tag_list
+
+Environments = Sequence[EnvironmentFacts]
 
 # The image must match the task's CPU architecture, or the image the build
 # produces fails at container start with `exec format error`.
@@ -18,12 +21,18 @@ IMAGES = {
 }
 
 
-def environment_type(facts: ServiceFacts) -> str:
-    return IMAGES.get(facts.cpu_architecture, IMAGES["X86_64"])[0]
+def environment_type(environments: Environments) -> str:
+    return IMAGES.get(shared_architecture(environments), IMAGES["X86_64"])[0]
 
 
-def build_image(config: Config, facts: ServiceFacts) -> str:
-    return config.build.image or IMAGES.get(facts.cpu_architecture, IMAGES["X86_64"])[1]
+def build_image(config: Config, environments: Environments) -> str:
+    return config.build.image or IMAGES.get(shared_architecture(environments),
+                                            IMAGES["X86_64"])[1]
+
+
+def image_definitions(names: Names, environments: Environments) -> list[tuple[str, str]]:
+    """(file, container) of every environment: the files the build writes, in order."""
+    return [(names.imagedefinitions(e.name), e.service.container) for e in environments]
 
 
 ECR_IMAGE = re.compile(
@@ -37,11 +46,17 @@ def ecr_build_image(config: Config) -> re.Match[str] | None:
     return ECR_IMAGE.match(config.build.image or "")
 
 
-def environment_variables(config: Config, names: Names, facts: ServiceFacts) -> list[dict[str, str]]:
+def environment_variables(config: Config, names: Names,
+                          environments: Environments) -> list[dict[str, str]]:
     variables = [
         {"name": "IMAGE_REPO_URI", "value": names.ecr_repository_uri, "type": "PLAINTEXT"},
-        {"name": "CONTAINER_NAME", "value": facts.container, "type": "PLAINTEXT"},
     ]
+    if len(environments) == 1 and environments[0].name is None:
+        # For a buildspec of the user's own (build.buildspec) that writes
+        # imagedefinitions.json itself. With environments each file names its own
+        # container (README: "Your own buildspec").
+        variables.append({"name": "CONTAINER_NAME", "value": environments[0].service.container,
+                          "type": "PLAINTEXT"})
     for key, value in sorted(config.build.env.items()):
         if isinstance(value, ParameterStoreRef):
             variables.append({"name": key, "value": value.parameter_store, "type": "PARAMETER_STORE"})
@@ -57,30 +72,32 @@ def environment_variables(config: Config, names: Names, facts: ServiceFacts) -> 
 DESCRIPTION_MAX = 255
 
 
-def description(config: Config, facts: ServiceFacts) -> str:
-    text = (f"ecspipe: builds {config.source.repository} for "
-            f"{facts.cluster_name}/{facts.service_name}")
+def description(config: Config, environments: Environments) -> str:
+    where = ", ".join(
+        f"{e.service.cluster_name}/{e.service.service_name}" if e.name is None else
+        f"{e.name} ({e.service.cluster_name}/{e.service.service_name})" for e in environments)
+    text = f"ecspipe: builds {config.source.repository} for {where}"
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 3] + "..."
 
 
-def project_request(config: Config, names: Names, facts: ServiceFacts) -> dict[str, Any]:
+def project_request(config: Config, names: Names, environments: Environments) -> dict[str, Any]:
     buildspec = config.build.buildspec or render_buildspec(
-        config, names.ecr_repository_uri, facts.container)
+        config, names.ecr_repository_uri, image_definitions(names, environments))
     return {
         "name": names.build_project,
-        "description": description(config, facts),
+        "description": description(config, environments),
         "source": {"type": "CODEPIPELINE", "buildspec": buildspec},
         "artifacts": {"type": "CODEPIPELINE"},
         "environment": {
-            "type": environment_type(facts),
-            "image": build_image(config, facts),
+            "type": environment_type(environments),
+            "image": build_image(config, environments),
             "computeType": config.build.compute_type,
             # docker build needs the Docker daemon: privileged mode.
             "privilegedMode": True,
             # Curated and public images: CodeBuild's own credentials. An ECR image:
             # the service role's, which the CodeBuild policy lets pull that repository.
             "imagePullCredentialsType": "SERVICE_ROLE" if ecr_build_image(config) else "CODEBUILD",
-            "environmentVariables": environment_variables(config, names, facts),
+            "environmentVariables": environment_variables(config, names, environments),
         },
         "serviceRole": names.codebuild_role_arn,
         "timeoutInMinutes": config.build.timeout_minutes,

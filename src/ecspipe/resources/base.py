@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from ecspipe.aws import Aws
     from ecspipe.config import Config
-    from ecspipe.facts import Outputs, ServiceFacts
+    from ecspipe.facts import EnvironmentFacts, Outputs
     from ecspipe.names import Names
     from ecspipe.retry import Retrier
 
@@ -162,7 +162,8 @@ class Context:
 
     config: Config
     names: Names
-    facts: ServiceFacts | None
+    # What preflight read, one per environment in pipeline order (empty without preflight).
+    environments: tuple[EnvironmentFacts, ...]
     aws: Aws
     outputs: Outputs
     retry: Retrier

@@ -77,17 +77,22 @@ class Pipeline:
                               "CodeBuild role", "CodePipeline role", "CodeBuild project")
 
     def declaration(self, ctx: Context) -> dict:
-        assert ctx.facts is not None
+        assert ctx.environments
         return pipeline_declaration(
-            ctx.config, ctx.names, ctx.facts, ctx.outputs.connection_arn_planned() or PENDING
+            ctx.config, ctx.names, ctx.environments,
+            ctx.outputs.connection_arn_planned() or PENDING,
         )
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.pipeline
         current = _read(ctx, read)
         if current is None:
-            return Change(KIND, name, "create",
-                         notes=["AWS starts a first execution when a pipeline is created"])
+            notes = ["AWS starts a first execution when a pipeline is created"]
+            gated = [t.name for t in ctx.config.targets if t.approval and t.name]
+            if gated:
+                notes.append(f"it waits at the approval before {gated[0]} (ecspipe approve "
+                             f"--env {gated[0]}); a newer execution waits behind it")
+            return Change(KIND, name, "create", notes=notes)
         notes = ownership(ctx, KIND, name, current["tags"])
         desired = _managed(self.declaration(ctx))
         now = _managed(current["pipeline"])

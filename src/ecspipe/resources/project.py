@@ -66,21 +66,21 @@ class Project:
     needs: tuple[str, ...] = ("CodeBuild role",)
 
     def plan(self, ctx: Context, read: Reader) -> Change:
-        assert ctx.facts is not None
+        assert ctx.environments
         name = ctx.names.build_project
         current = _read(ctx, read)
         if current is None:
             return Change(KIND, name, "create")
         notes = ownership(ctx, KIND, name, tag_dict(current.get("tags"), "key", "value"))
-        desired = keyed(canonical(_managed(project_request(ctx.config, ctx.names, ctx.facts))))
+        desired = keyed(canonical(_managed(project_request(ctx.config, ctx.names, ctx.environments))))
         now = keyed(canonical(_managed(_masked(current))))
         fields = diff(project_onto(now, desired), desired)
         return Change(KIND, name, "update" if fields else "unchanged", fields, notes)
 
     def apply(self, ctx: Context, change: Change, write: Writer) -> None:
-        assert ctx.facts is not None
+        assert ctx.environments
         codebuild = write("codebuild")
-        request = project_request(ctx.config, ctx.names, ctx.facts)
+        request = project_request(ctx.config, ctx.names, ctx.environments)
         if change.action == "create":
             try:
                 # A role created seconds ago is not yet usable by CodeBuild: retried.

@@ -71,9 +71,9 @@ class Role:
     def policy(self, ctx: Context) -> dict[str, Any]:
         if self.service == "codebuild":
             return policies.codebuild_policy(ctx.config, ctx.names)
-        assert ctx.facts is not None
+        assert ctx.environments
         return policies.pipeline_policy(
-            ctx.names, ctx.facts, ctx.outputs.connection_arn_planned() or PENDING
+            ctx.names, ctx.environments, ctx.outputs.connection_arn_planned() or PENDING
         )
 
     # ---- plan / apply -------------------------------------------------------------

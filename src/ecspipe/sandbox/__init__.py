@@ -24,6 +24,7 @@ read (see reference/aws-facts.md section 6):
   iam.py           ListRolePolicies pages (MaxItems, Marker)
   paging.py        page tokens (cursors) shared by the extensions that page
   s3.py            tags given in CreateBucket, applied with the bucket
+  sns.py           email subscriptions pending until the recipient confirms
   propagation.py   IAM propagation: a role just created is refused for a while (off by default)
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
@@ -79,6 +80,7 @@ def install() -> None:
         propagation,
         protocol,
         s3,
+        sns,
     )
 
     _cache_module_list()
@@ -95,6 +97,7 @@ def install() -> None:
     ecr.install()
     iam.install()
     s3.install()
+    sns.install()
     propagation.install()  # after codebuild and codepipeline: it wraps their handlers
     _installed = True
 

@@ -3,8 +3,11 @@
 A build is a real record in moto's CodeBuild backend (BatchGetBuilds answers it
 with phases that match its progress), its log goes to CloudWatch Logs as
 CodeBuild would write it, and on success an image tagged
-`YYYYmmdd_HHMMSS-<sha7>` is put into ECR and `imagedefinitions.json` is handed
-to the next stage. `fail_stage: Build` fails it in the tests, as a failing
+`YYYYmmdd_HHMMSS-<sha7>` is put into ECR and the image definitions files are
+handed to the next stages: exactly the files the project's buildspec writes
+(ecspipe's generated buildspec writes one per environment with
+documents.buildspec.imagedefinitions_command, whose lines are read back here),
+or `imagedefinitions.json` naming $CONTAINER_NAME for another buildspec. `fail_stage: Build` fails it in the tests, as a failing
 `npm test` would.
 """
 
@@ -14,6 +17,7 @@ import copy
 import functools
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -150,6 +154,41 @@ def _deploy_target(ex: SimulatedExecution) -> tuple[str, str] | None:
     return None
 
 
+# The line documents.buildspec.imagedefinitions_command writes:
+#   [[ ... ]] || {...}; printf '%s' '<head>'"$VAR"'<tail>' > "$SRC_DIR/<file>"
+# with <head> and <tail> single-quoted ('\'' inside is written '"'"').
+_QUOTED = r"'(?:[^']|'\"'\"')*'"
+_DEFINITIONS_LINE = re.compile(
+    rf"printf '%s' (?P<head>{_QUOTED})\"\$(?P<var>[A-Za-z_][A-Za-z0-9_]*)\"(?P<tail>{_QUOTED})"
+    r' > "\$SRC_DIR/(?P<file>[A-Za-z0-9][A-Za-z0-9._-]*\.json)"'
+)
+
+
+def _unquote(quoted: str) -> str:
+    return quoted[1:-1].replace("'\"'\"'", "'")
+
+
+def written_definitions(buildspec: str | None) -> dict[str, tuple[str, str]]:
+    """{file: (head, tail)} of every image definitions file a buildspec writes with
+    ecspipe's writer; the file's JSON is head + image URI + tail. {} for another
+    buildspec (or none, or one that is not YAML)."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(buildspec or "")
+    except yaml.YAMLError:
+        return {}
+    phases = spec.get("phases") if isinstance(spec, dict) else None
+    found: dict[str, tuple[str, str]] = {}
+    for phase in (phases or {}).values() if isinstance(phases, dict) else []:
+        commands = phase.get("commands") if isinstance(phase, dict) else None
+        for command in commands if isinstance(commands, list) else []:
+            m = _DEFINITIONS_LINE.search(str(command))
+            if m:
+                found[m["file"]] = (_unquote(m["head"]), _unquote(m["tail"]))
+    return found
+
+
 class BuildSimulator(ActionSimulator):
     """A CodeBuild action: a build record, a log, an image in ECR."""
 
@@ -176,6 +215,7 @@ class BuildSimulator(ActionSimulator):
         fallback = _deploy_target(ex)
         repo_uri = env.get("IMAGE_REPO_URI") or (fallback[0] if fallback else "")
         container = env.get("CONTAINER_NAME") or (fallback[1] if fallback else "")
+        files = written_definitions((meta.get("source") or {}).get("buildspec"))
         source = ex.artifacts.get(run.inputs[0], {}) if run.inputs else {}
         sha = source.get("commit") or fake_sha(ex.pipeline_name, ex.number)
         tag = time.strftime("%Y%m%d_%H%M%S", time.gmtime(now)) + f"-{sha[:7]}"
@@ -227,6 +267,7 @@ class BuildSimulator(ActionSimulator):
             tag=tag,
             repo_uri=repo_uri,
             container=container,
+            files=files,
         )
         run.external_id = build["id"]
         run.external_url = (
@@ -277,7 +318,7 @@ class BuildSimulator(ActionSimulator):
         if d["inject_failure"]:
             message = (ex.artifacts.get(run.inputs[0], {}) if run.inputs else {}).get("message")
             return self._fail(ex, run, now, "BUILD", _BUILD_COMMAND, _test_failure_lines(message))
-        if not d["repo_uri"] or not d["container"]:
+        if not d["repo_uri"] or not (d["container"] or d["files"]):
             missing = "IMAGE_REPO_URI" if not d["repo_uri"] else "CONTAINER_NAME"
             lines = [f"ERROR: environment variable {missing} is not set (ecspipe sandbox)"]
             return self._fail(ex, run, now, "BUILD", _BUILD_COMMAND, lines, exit_status=125)
@@ -294,8 +335,13 @@ class BuildSimulator(ActionSimulator):
                 _push_error(exc, d["repo_uri"], d["tag"]),
             ]
             return self._fail(ex, run, now, "POST_BUILD", _PUSH_COMMAND, lines)
-        definitions = [{"name": d["container"], "imageUri": image_uri}]
-        self._log(ex, run, now, built + _push_lines(now, d["repo_uri"], d["tag"], digest))
+        if d["files"]:
+            written = {file: json.loads(head + image_uri + tail)
+                       for file, (head, tail) in d["files"].items()}
+        else:
+            written = {"imagedefinitions.json": [{"name": d["container"], "imageUri": image_uri}]}
+        self._log(ex, run, now, built + _push_lines(now, d["repo_uri"], d["tag"], digest,
+                                                    sorted(written)))
         build = self._build(ex, run)
         build.update(
             buildStatus="SUCCEEDED",
@@ -307,7 +353,8 @@ class BuildSimulator(ActionSimulator):
         # Whatever else the buildspec writes and lists (imageDetail.json, taskdef.json...).
         files = buildfiles.written_files(ex, run, image_uri)
         for artifact in run.outputs:
-            ex.artifacts[artifact] = {**files, "imagedefinitions.json": definitions}
+            # The image definitions files as parsed documents, over their text.
+            ex.artifacts[artifact] = {**files, **copy.deepcopy(written)}
         return None
 
     def abandon(self, ex: SimulatedExecution, run: ActionRun, now: float) -> None:
@@ -405,7 +452,8 @@ def _build_success_lines(image_uri: str) -> list[str]:
     ]
 
 
-def _push_lines(now: float, repo_uri: str, tag: str, digest: str) -> list[str]:
+def _push_lines(now: float, repo_uri: str, tag: str, digest: str,
+                files: list[str]) -> list[str]:
     c = functools.partial(_container_line, now)
     return [
         c("Phase complete: BUILD State: SUCCEEDED"),
@@ -415,15 +463,12 @@ def _push_lines(now: float, repo_uri: str, tag: str, digest: str) -> list[str]:
         f"The push refers to repository [{repo_uri}]",
         "5f70bf18a086: Pushed",
         f"{tag}: digest: {digest} size: 1570",
-        c(
-            'Running command printf \'[{"name":"%s","imageUri":"%s"}]\' '
-            '"$CONTAINER_NAME" "$IMAGE_REPO_URI:$IMAGE_TAG" > imagedefinitions.json'
-        ),
+        *[c(f'Running command printf \'%s\' ... > "$SRC_DIR/{file}"') for file in files],
         c("Phase complete: POST_BUILD State: SUCCEEDED"),
         c("Phase context status code:  Message: "),
         c("Expanding base directory path: ."),
         c("Assembling file list"),
-        c("Found 1 file(s)"),
+        c(f"Found {len(files)} file(s)"),
         c("Phase complete: UPLOAD_ARTIFACTS State: SUCCEEDED"),
     ]
 
