@@ -102,7 +102,9 @@ class _SharedClient(ReadOnlyClient):
 
     def __getattr__(self, name: str) -> Any:
         method = super().__getattr__(name)  # PlanningWrite for a write
-        if name in ("exceptions", "meta", "get_paginator", "get_waiter", "can_paginate"):
+        if name == "get_paginator":
+            return lambda operation: _SharedPaginator(self, operation, method(operation))
+        if name in ("exceptions", "meta", "get_waiter", "can_paginate"):
             return method
 
         def shared(**kwargs: Any) -> Any:
@@ -110,6 +112,20 @@ class _SharedClient(ReadOnlyClient):
             return self._reads.answer(key, lambda: method(**kwargs))
 
         return shared
+
+
+class _SharedPaginator:
+    """A paged read shared like any other: every page read once, by the first asker (the
+    plans iterate all the pages they ask for; none stops early)."""
+
+    def __init__(self, client: _SharedClient, operation: str, paginator: Any) -> None:
+        self._client, self._operation, self._paginator = client, operation, paginator
+
+    def paginate(self, **kwargs: Any) -> list[Any]:
+        key = (self._client._service, f"paginate {self._operation}",
+               json.dumps(kwargs, sort_keys=True, default=str))
+        return list(self._client._reads.answer(
+            key, lambda: list(self._paginator.paginate(**kwargs))))
 
 
 class Writer:
