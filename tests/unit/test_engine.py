@@ -217,3 +217,42 @@ def test_at_once_raises_the_first_failure_after_every_request_ended():
     with pytest.raises(RuntimeError, match="first"):
         at_once(_ctx(serial=False), fail, slow)
     assert ended == ["slow"]
+
+
+def test_shared_reads_send_each_read_and_each_paged_read_once():
+    """Planning run ahead of preflight and the real plan ask the same reads: a plain read
+    and a paged one (every page) are each sent once, and each asker gets its own copy."""
+    from ecspipe.resources.base import SharedReads
+
+    sent: list[str] = []
+
+    class Pages:
+        def paginate(self, **kwargs):
+            sent.append(f"page {kwargs['Topic']}")
+            yield {"Items": [1]}
+            sent.append(f"page 2 {kwargs['Topic']}")
+            yield {"Items": [2]}
+
+    class Client:
+        def list_things(self, **kwargs):
+            sent.append(f"list {kwargs['Name']}")
+            return {"Things": [kwargs["Name"]]}
+
+        def get_paginator(self, operation):
+            assert operation == "list_items"
+            return Pages()
+
+    class FakeAws:
+        def client(self, service):
+            return Client()
+
+    reads = SharedReads(FakeAws())  # type: ignore[arg-type]
+    first = reads("svc").list_things(Name="a")
+    first["Things"].append("changed by its asker")
+    assert reads("svc").list_things(Name="a") == {"Things": ["a"]}
+    assert reads("svc").list_things(Name="b") == {"Things": ["b"]}
+    pages = [list(reads("svc").get_paginator("list_items").paginate(Topic="t"))
+             for _ in range(2)]
+    assert pages[0] == pages[1] == [{"Items": [1]}, {"Items": [2]}]
+    assert sent == ["list a", "list b", "page t", "page 2 t"]
+    assert reads.sent == 3
