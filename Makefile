@@ -22,7 +22,7 @@ demo: $(STAMP)     ## start the sandbox and run the whole story against it
 	bash scripts/demo.sh
 
 lint: $(STAMP)     ## ruff and mypy
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 AWSCLI_VENV := .venv-awscli

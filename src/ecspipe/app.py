@@ -131,24 +131,32 @@ class App:
 
         environments: list[EnvironmentFacts] = []
         account: str | None
+        reads = None
         if preflight:
             # The account (STS) and the services (ECS) are read at the same time, and
             # the planning modules are imported while those requests are in flight.
+            # Once the account is known (the names), planning's reads start too, while
+            # preflight still reads the task definitions: only what needs the facts
+            # waits (plan.start_reads; the plan answers its reads from them).
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=2) as pool:
-                account_check = pool.submit(check_account, self.config, self.aws)
-                pool.submit(importlib.import_module, "ecspipe.plan")
+                services = pool.submit(read_environments, self.config, self.aws)
+                loaded = pool.submit(importlib.import_module, "ecspipe.plan")
+                # Wrong credentials or account, or an ARN of another account: said first
+                # (ECS answers such an ARN as a missing cluster).
+                account = check_account(self.config, self.aws)
+                check_placement(self.config, account)
+                ahead = Context(config=self.config, names=Names.from_config(self.config, account),
+                                environments=(), aws=self.aws, outputs=Outputs(),
+                                retry=self.retrier(), adopt=adopt)
+                reads = loaded.result().start_reads(ahead, PLAN_WORKERS)
                 try:
-                    environments = read_environments(self.config, self.aws)
-                except Exception:
-                    # Wrong credentials or account, or an ARN of another account: say
-                    # that first (ECS answers such an ARN as a missing cluster).
-                    check_placement(self.config, account_check.result())
+                    environments = services.result()
+                    check_references(self.config, account)
+                except BaseException:
+                    reads.finish()  # no thread outlives a refused preflight
                     raise
-                account = account_check.result()
-            check_placement(self.config, account)
-            check_references(self.config, account)
         elif check_caller:
             account = check_account(self.config, self.aws)
         else:
@@ -162,6 +170,7 @@ class App:
             retry=self.retrier(),
             adopt=adopt,
             delete_images=delete_images,
+            reads=reads,
         )
 
 

@@ -658,13 +658,18 @@ def schema() -> None:
               help="Make every ECS deployment roll back (circuit breaker).")
 @click.option("--commit-message", default=None, metavar="TEXT",
               help="Message of every commit the simulated source finds (demos, tests).")
+@click.option("--role-propagation", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, metavar="SECONDS",
+              help="Refuse a role in CodeBuild and CodePipeline for this long after it is "
+              "created, as IAM propagation does on AWS (0: off).")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
               help="With --host 0.0.0.0: a host name clients may use besides IP addresses, "
               "localhost and this machine's name (e.g. host.docker.internal). Repeatable.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
 def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
             handshake_delay: float, fail_stage: str | None, rollback: bool,
-            commit_message: str | None, allow_hosts: tuple[str, ...], verbose: bool) -> None:
+            commit_message: str | None, role_propagation: float, allow_hosts: tuple[str, ...],
+            verbose: bool) -> None:
     """Run the local AWS emulator (moto + extensions) until Ctrl-C."""
     from ecspipe.app import App
 
@@ -677,7 +682,8 @@ def sandbox(host: str, port: int, no_seed: bool, manual_connections: bool,
 
     serve(host=host, port=port, seed=not no_seed, manual_connections=manual_connections,
           handshake_delay=handshake_delay, fail_stage=fail_stage, rollback=rollback,
-          commit_message=commit_message, allowed_hosts=allow_hosts)
+          commit_message=commit_message, role_propagation=role_propagation,
+          allowed_hosts=allow_hosts)
     sys.stdout.flush()
     sys.stderr.flush()
     # Tearing down an interpreter that loaded moto takes ~2 s and cleans up nothing

@@ -69,8 +69,19 @@ class Outputs:
     connection_known: threading.Event = field(default_factory=threading.Event, repr=False,
                                               compare=False)
 
+    # While `up` applies: one event per resource kind, set once its apply has ended (done
+    # or failed), for a step that needs another resource made in the same wave.
+    applied: dict[str, threading.Event] = field(default_factory=dict, repr=False,
+                                                compare=False)
+
     def __post_init__(self) -> None:
         self.connection_known.set()
+
+    def wait_applied(self, kind: str, timeout: float = 600.0) -> None:
+        """Until `kind` has been applied in this run (at once when it is not being applied)."""
+        event = self.applied.get(kind)
+        if event is not None:
+            event.wait(timeout)
 
     def connection_arn_planned(self, timeout: float = 600.0) -> str | None:
         """The connection ARN, once the connection's plan has run (at once outside planning)."""

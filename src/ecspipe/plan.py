@@ -1,22 +1,25 @@
 """The engine: order the resources, plan them (reads), apply the changes (writes).
 
 `plan` and `up` are the same machinery; `plan` stops after planning. Resources
-are grouped by dependency; the members of a group are independent and are
-planned and applied concurrently (`workers` > 1). `down` walks the same list in
-reverse. Progress is reported through a callback; nothing here prints.
+are grouped in waves by what each one needs made first (`Resource.needs`); the
+members of a wave are independent and are planned and applied concurrently
+(`workers` > 1). `down` deletes in reverse dependency order. Progress is
+reported through a callback; nothing here prints.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from ecspipe.aws import translate
 from ecspipe.errors import EcspipeError
-from ecspipe.resources.base import Change, Context, Reader, Resource, Writer
+from ecspipe.resources.base import Change, Context, Reader, Resource, SharedReads, Writer
 from ecspipe.resources.bucket import Bucket
 from ecspipe.resources.connection import Connection
 from ecspipe.resources.log_group import LogGroup
@@ -50,23 +53,56 @@ def delete_order() -> list[Resource]:
     ]
 
 
-def resource_groups(ctx: Context | None = None) -> list[list[Resource]]:
-    """Dependency order: each group needs only what earlier groups made. The notification
-    resources join when the config has `notify:`: the key with the first group, the
-    topic (encrypted with it) with the second, the rule (on the pipeline) last."""
+def resources(ctx: Context | None = None) -> list[Resource]:
+    """Every resource `up` manages, in the order plans show them (what is needed first).
+    The notification resources join when the config has `notify:`."""
     notify = ctx is not None and ctx.config.notify is not None
     key: list[Resource] = [NotificationKey()] if notify else []
-    topic: list[Resource] = [NotificationTopic()] if notify else []
-    rule: list[list[Resource]] = [[NotificationRule()]] if notify else []
+    later: list[Resource] = [NotificationTopic(), NotificationRule()] if notify else []
     return [
-        [Connection(), Repository(), Bucket(), LogGroup(), *key],
-        # The pipeline role's policy names the connection ARN.
-        [Role("codebuild"), Role("codepipeline"), *topic],
-        # The project needs its role; the pipeline needs everything.
-        [Project()],
-        [Pipeline()],
-        *rule,
+        Connection(),
+        Repository(),
+        Bucket(),
+        LogGroup(),
+        Role("codebuild"),
+        Role("codepipeline"),
+        *key,
+        Project(),
+        Pipeline(),
+        *later,
     ]
+
+
+def waves(items: Sequence[Resource]) -> list[list[Resource]]:
+    """The resources in waves by their real dependencies (`Resource.needs`): a wave needs
+    only what earlier waves made, and its members are applied at once, in list order.
+
+    Today: everything that needs nothing (connection, repository, bucket, log group,
+    both roles, so that the roles start propagating in IAM first, and the notification
+    key), then the project (its role) and the topic (encrypted with the key), then the
+    pipeline (everything), then the notification rule (on the pipeline, to the topic).
+    """
+    kinds = {r.kind for r in items}
+    for r in items:
+        unknown = set(r.needs) - kinds
+        if unknown:
+            raise ValueError(f"{r.kind} needs {sorted(unknown)}, which is not a resource")
+    done: set[str] = set()
+    left = list(items)
+    out: list[list[Resource]] = []
+    while left:
+        wave = [r for r in left if set(r.needs) <= done]
+        if not wave:
+            raise ValueError(f"dependency cycle among {[r.kind for r in left]}")
+        out.append(wave)
+        done |= {r.kind for r in wave}
+        left = [r for r in left if r not in wave]
+    return out
+
+
+def resource_groups(ctx: Context | None = None) -> list[list[Resource]]:
+    """Dependency order: each group needs only what earlier groups made."""
+    return waves(resources(ctx))
 
 
 @dataclass
@@ -134,15 +170,59 @@ class Planned:
         return Result(changes=[c for group in self.groups for _, c in group])
 
 
+class _NotYet:
+    """What preflight will know, while it does not yet: any use of it stops a reads-first
+    plan (start_reads) there."""
+
+    def _stop(self, *_: Any) -> Any:
+        raise _FactsNotYet
+
+    __getattr__ = __bool__ = __iter__ = __len__ = __getitem__ = _stop
+
+
+class _FactsNotYet(Exception):
+    pass
+
+
+def start_reads(ctx: Context, workers: int = 8) -> SharedReads:
+    """Start planning's reads now, while preflight is still reading (no-op `up` and
+    `plan` wait for fewer rounds): every resource's plan runs at once on a copy of `ctx`
+    whose facts are not known yet, as far as it gets without them; whatever it read is
+    then answered from these reads when plan() runs for real (pass the returned reads
+    as Context.reads). Nothing is decided here: errors, refusals and changes all come
+    from the real plan."""
+    from dataclasses import replace
+
+    from ecspipe.facts import Outputs
+
+    reads = SharedReads(ctx.aws)
+    early = replace(ctx, environments=cast(Any, _NotYet()), outputs=Outputs(), reads=None)
+
+    def read_ahead(resource: Resource) -> None:
+        # Whatever stops it (the facts, an error, a refusal), the real plan meets again.
+        with contextlib.suppress(Exception):
+            resource.plan(early, reads)
+
+    items = [r for group in resource_groups(ctx) for r in group]
+    # Every resource's plan at once (with notify: 11, more than `workers`: the last ones
+    # would start their reads a round or two late, measured at 1 s per request).
+    pool = ThreadPoolExecutor(max_workers=max(workers, len(items)),
+                              thread_name_prefix="ecspipe-reads")
+    reads.ahead = [pool.submit(read_ahead, resource) for resource in items]
+    pool.shutdown(wait=False)  # its threads end with their reads
+    return reads
+
+
 def plan(ctx: Context, workers: int) -> Planned:
     """Plan every resource (reads only), all of them concurrently.
 
     Planning needs nothing a write makes, only the connection's ARN, which its own
     plan finds: resources that use it wait for that plan (Outputs.connection_known),
     after doing their reads. Any refusal (a resource ecspipe does not own, a missing
-    connection) is raised here, before the first write of any resource.
+    connection) is raised here, before the first write of any resource. Reads begun
+    before preflight ended (ctx.reads, from start_reads) are not sent again.
     """
-    read = Reader(ctx.aws)
+    read = ctx.reads or Reader(ctx.aws)
     groups = resource_groups(ctx)
     flat = [r for group in groups for r in group]
     known = ctx.outputs.connection_known
@@ -159,27 +239,48 @@ def plan(ctx: Context, workers: int) -> Planned:
         changes = iter(_map(workers, plan_one, flat))
     finally:
         known.set()  # never leave a waiter behind, whatever failed
+        if ctx.reads is not None:
+            ctx.reads.finish()
+            ctx.reads = None  # answers of this planning only: never for a later one
     return Planned([[(r, next(changes)) for r in group] for group in groups])
 
 
 def apply_planned(ctx: Context, planned: Planned, workers: int = 4, progress: Progress | None = None,
           after_group: Callable[[list[Resource]], None] | None = None) -> Result:
-    """Make the planned changes group by group; the members of a group concurrently."""
+    """Make the planned changes group by group; the members of a group concurrently
+    (all of them at once, or one at a time when `workers` <= 1).
+
+    A member may wait inside its apply for another member of its group
+    (Outputs.wait_applied): each kind's event is set once its apply has ended, and
+    members run in list order, so what is waited for has always started.
+    """
     write = Writer(ctx.aws)
+    ctx.serial = workers <= 1
+    applied = {r.kind: threading.Event() for group in planned.groups for r, _ in group}
+    ctx.outputs.applied = applied
 
     def do(pair: tuple[Resource, Change]) -> None:
         resource, change = pair
-        if change.writes:
-            if progress:
-                progress("applying", change)
-            about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
+        try:
+            if change.writes:
+                if progress:
+                    progress("applying", change)
+                about(f"{change.kind} {change.name}", partial(resource.apply, ctx, change, write))
+        finally:
+            applied[resource.kind].set()
         if progress:
             progress("done", change)
 
-    for group in planned.groups:
-        _map(workers, do, group)
-        if after_group:
-            after_group([r for r, _ in group])
+    try:
+        for group in planned.groups:
+            # Every member of a wave at once (one may wait inside for another, which
+            # must then be running too); one at a time with workers <= 1 (--serial).
+            _map(len(group) if workers > 1 else 1, do, group)
+            if after_group:
+                after_group([r for r, _ in group])
+    finally:
+        for event in applied.values():
+            event.set()  # never leave a waiter behind, whatever failed
     result = planned.result
     result.applied = True
     return result

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -453,32 +454,40 @@ def notifications(ctx: Context, names: Names) -> dict | None:
 def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None = None) -> dict:
     """Everything `status` shows, as one JSON-ready dict, in two rounds of reads (the
     notification rule, with `notify:`, needs a third when the config has no account_id:
-    its listing needs the pipeline's ARN, so the caller's account)."""
+    its listing needs the pipeline's ARN, so the caller's account; with account_id it
+    starts in the first round)."""
     from dataclasses import replace
 
     targets = ctx.config.targets
-    first = together(
-        check_account or (lambda: None),
-        lambda: get_pipeline(ctx),
-        lambda: get_state(ctx),
-        lambda: executions(ctx, max(limit, HISTORY), until_success=True),
-        lambda: built(ctx),
-        *describe_services(ctx, targets),
-    )
-    account, pipeline, state, history, builds, *parts = first
-    names = replace(ctx.names, account_id=account) if isinstance(account, str) else ctx.names
-    found: dict = {}
-    for part in parts:
-        found.update(part)
-    services = [found.get((t.service.cluster_name, t.service.service_name)) for t in targets]
-    source = source_config(pipeline)
-    arn = source.get("ConnectionArn")
-    status, definitions, notified = together(
-        lambda: connection_status(ctx, arn),
-        lambda: task_definitions(ctx, [a for s in services if s
-                                       for a in [running_task_definition(s)] if a]),
-        lambda: notifications(ctx, names),
-    )
+    # With notify: and account_id, the rule's and the topic's ARNs are known now.
+    early = ctx.config.notify is not None and ctx.names.account_id is not None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecspipe-notify") as side:
+        # Its own two rounds (list the rule, then describe it) beside the two below.
+        ahead = side.submit(notifications, ctx, ctx.names) if early else None
+        first = together(
+            check_account or (lambda: None),
+            lambda: get_pipeline(ctx),
+            lambda: get_state(ctx),
+            lambda: executions(ctx, max(limit, HISTORY), until_success=True),
+            lambda: built(ctx),
+            *describe_services(ctx, targets),
+        )
+        account, pipeline, state, history, builds, *parts = first
+        names = replace(ctx.names, account_id=account) if isinstance(account, str) \
+            else ctx.names
+        found: dict = {}
+        for part in parts:
+            found.update(part)
+        services = [found.get((t.service.cluster_name, t.service.service_name))
+                    for t in targets]
+        source = source_config(pipeline)
+        arn = source.get("ConnectionArn")
+        status, definitions, notified = together(
+            lambda: connection_status(ctx, arn),
+            lambda: task_definitions(ctx, [a for s in services if s
+                                           for a in [running_task_definition(s)] if a]),
+            ahead.result if ahead is not None else lambda: notifications(ctx, names),
+        )
     states = [service_view(t, s, definitions) for t, s in zip(targets, services, strict=True)]
     runs = history[:limit]
     latest_success = next((e for e in history if e["status"] == "Succeeded"), None)

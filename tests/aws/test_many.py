@@ -284,3 +284,33 @@ def test_a_failure_while_deleting_one_pipeline_is_reported_with_its_file(configs
     again = ecspipe("down", "-c", str(configs), "--yes")
     assert again.code == 0, again
     assert pipelines() == []
+
+
+def test_one_run_makes_each_client_once_and_looks_up_credentials_once(
+        configs, ecspipe, monkeypatch):
+    """Three pipelines, one region: one session, one client per AWS service (so one
+    connection pool each, reused by every pipeline), credentials resolved once."""
+    import botocore.credentials
+    import botocore.session
+
+    made: list[str] = []
+    resolved: list[int] = []
+    create_client = botocore.session.Session.create_client
+    load = botocore.credentials.CredentialResolver.load_credentials
+
+    def counting_client(self, service_name, *args, **kwargs):
+        made.append(service_name)
+        return create_client(self, service_name, *args, **kwargs)
+
+    def counting_load(self):
+        resolved.append(1)
+        return load(self)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting_client)
+    monkeypatch.setattr(botocore.credentials.CredentialResolver, "load_credentials",
+                        counting_load)
+    result = ecspipe("up", "-c", str(configs))
+    assert result.code == 0, result
+    assert sorted(made) == sorted(set(made)), f"a client made twice: {sorted(made)}"
+    assert set(made) >= {"sts", "ecs", "s3", "iam", "codebuild", "codepipeline"}
+    assert len(resolved) == 1

@@ -96,3 +96,27 @@ def test_each_refresh_of_release_wait_is_two_rounds_at_most(environments, ecspip
     # A service is read (DescribeServices, then its task definition) only once its
     # deploy stage succeeded: staging, verified in one refresh.
     assert calls.ops.count("DescribeServices") == calls.ops.count("DescribeTaskDefinition") == 1
+
+
+def test_status_with_notifications_and_the_account_given_is_two_rounds(seeded, tmp_path,
+                                                                        ecspipe, calls):
+    """With account_id in the config the rule's listing (it needs the pipeline's ARN) and
+    the topic's subscriptions start in the first round; describing the rule is the second."""
+    path = tmp_path / "notify.yaml"
+    path.write_text(EXAMPLE.read_text().replace("version: 1\n",
+                                                'version: 1\naccount_id: "123456789012"\n', 1))
+    assert ecspipe("up", "-c", str(path), "--wait-connection", "--timeout", "60").code == 0
+    rounds = Rounds(
+        ["GetCallerIdentity", "ListNotificationRules", "ListSubscriptionsByTopic",
+         "GetPipeline", "GetPipelineState", "ListPipelineExecutions",
+         "ListPipelineExecutions", "DescribeServices", "DescribeServices"],
+        ["DescribeNotificationRule", "GetConnection", "DescribeTaskDefinition",
+         "DescribeTaskDefinition"],
+    )
+    calls.clear()
+    result = ecspipe("status", "-c", str(path), "-o", "json",
+                     obj={"client_hooks": [("before-call.*.*", rounds.hook)]})
+    assert result.code == 0, result
+    assert rounds.broken == []
+    assert Counter(calls.ops) == rounds.rounds[0] + rounds.rounds[1]
+    assert result.json()["notifications"]["rule"]

@@ -102,6 +102,25 @@ def test_up_creates_every_resource_with_the_documented_properties(config, ecspip
     assert "connections?region=us-east-1" in result.err
 
 
+def test_both_roles_exist_before_any_policy_and_the_pipeline_role_waits_for_the_connection(
+        config, ecspipe, calls):
+    """Concurrent `up`: the roles are made first (so IAM propagates them while the rest is
+    made), and the pipeline role's policy, which names the new connection, comes after it."""
+    result = ecspipe("up", "-c", config)
+    assert result.code == 0, result
+    ops = calls.ops
+    first_policy = ops.index("PutRolePolicy")
+    assert [i for i, op in enumerate(ops) if op == "CreateRole"][-1] < ops.index("CreateProject")
+    assert ops.index("CreateConnection") < len(ops) - 1 - ops[::-1].index("PutRolePolicy")
+    assert first_policy < ops.index("CreateProject") < ops.index("CreatePipeline")
+    arn = boto3.client("codeconnections").list_connections()["Connections"][0]["ConnectionArn"]
+    document = boto3.client("iam").get_role_policy(
+        RoleName="demo-app-us-east-1-codepipeline", PolicyName="ecspipe-codepipeline"
+    )["PolicyDocument"]
+    use = next(s for s in document["Statement"] if "UseConnection" in str(s["Action"]))
+    assert use["Resource"] == arn
+
+
 def test_a_second_up_changes_nothing_and_sends_no_write_request(config, ecspipe, calls):
     assert ecspipe("up", "-c", config).code == 0
     calls.clear()
@@ -112,6 +131,50 @@ def test_a_second_up_changes_nothing_and_sends_no_write_request(config, ecspipe,
     actions = {c["resource"]: c["action"] for c in again.json()["changes"]}
     assert set(actions.values()) == {"unchanged", "use"}
     assert actions["ECR repository"] == "use"
+
+
+# Every read of a no-op `up`, each sent once (bench/RESULTS.md lists the same).
+NOOP_READS = {
+    "GetCallerIdentity": 1, "DescribeServices": 1, "DescribeTaskDefinition": 1,
+    "ListConnections": 1, "DescribeRepositories": 1, "GetLifecyclePolicy": 1,
+    "GetBucketTagging": 1, "GetBucketEncryption": 1, "GetPublicAccessBlock": 1,
+    "GetBucketOwnershipControls": 1, "GetBucketPolicy": 1, "GetBucketVersioning": 1,
+    "GetBucketLifecycleConfiguration": 1, "DescribeLogGroups": 1, "GetRole": 2,
+    "GetRolePolicy": 2, "BatchGetProjects": 1, "GetPipeline": 1,
+    # connection, ECR repository, log group, pipeline
+    "ListTagsForResource": 4,
+}
+
+
+def test_a_no_op_up_sends_each_read_once_though_planning_reads_start_during_preflight(
+        config, ecspipe, calls):
+    assert ecspipe("up", "-c", config, "--wait-connection").code == 0
+    calls.clear()
+    assert ecspipe("up", "-c", config).code == 0
+    from collections import Counter
+
+    assert Counter(calls.ops) == NOOP_READS
+
+
+def test_planning_reads_start_before_preflight_has_read_the_task_definition(
+        config, ecspipe):
+    """The account is all the names need: the resources' reads go out while preflight is
+    still reading the task definition (here held until they have), not after it."""
+    import threading
+
+    assert ecspipe("up", "-c", config).code == 0
+    planning_read = threading.Event()
+    held: list[bool] = []
+
+    def hook(model, **_kwargs):
+        if model.name in ("ListConnections", "GetRole", "GetBucketTagging"):
+            planning_read.set()
+        if model.name == "DescribeTaskDefinition":
+            held.append(planning_read.wait(timeout=30))
+
+    result = ecspipe("plan", "-c", config, obj={"client_hooks": [("before-call.*.*", hook)]})
+    assert result.code == 0, result
+    assert held == [True], "a planning read was sent while preflight waited"
 
 
 def test_plan_writes_nothing_and_lists_what_up_would_create(config, ecspipe, calls):

@@ -123,3 +123,136 @@ def test_an_ecr_build_image_is_pulled_with_the_service_role_and_allowed_to():
         "imagePullCredentialsType"] == "CODEBUILD"
     assert not [st for st in codebuild_policy(base, names)["Statement"]
                 if st.get("Sid") == "BuildImagePull"]
+
+
+# ---- waves and requests at once ----------------------------------------------------------
+
+
+class Step:
+    def __init__(self, kind: str, *needs: str) -> None:
+        self.kind, self.needs = kind, needs
+
+
+def test_waves_follow_the_real_dependencies_and_keep_the_list_order():
+    from ecspipe.plan import waves
+
+    steps = [Step("a"), Step("b", "a"), Step("c"), Step("d", "b", "c"), Step("e")]
+    assert [[s.kind for s in wave] for wave in waves(steps)] == [["a", "c", "e"], ["b"], ["d"]]
+
+
+def test_a_dependency_on_no_resource_or_a_cycle_is_refused():
+    from ecspipe.plan import waves
+
+    with pytest.raises(ValueError, match="needs"):
+        waves([Step("a", "typo")])
+    with pytest.raises(ValueError, match="cycle"):
+        waves([Step("a", "b"), Step("b", "a")])
+
+
+def test_up_makes_both_roles_in_the_first_wave_then_the_project_then_the_pipeline():
+    """Both roles start propagating in IAM while everything else is made; the project
+    (which CodeBuild checks against its role) and the pipeline (everything) follow."""
+    from ecspipe.plan import resource_groups
+
+    assert [[r.kind for r in group] for group in resource_groups()] == [
+        ["connection", "ECR repository", "artifact bucket", "log group", "CodeBuild role",
+         "CodePipeline role"],
+        ["CodeBuild project"],
+        ["pipeline"],
+    ]
+
+
+def test_the_notification_resources_join_the_waves_by_what_they_need():
+    """With notify: the key is made in the first wave (nothing needs to exist for it),
+    the topic (encrypted with the key) beside the project, the rule after the pipeline."""
+    from types import SimpleNamespace
+
+    from ecspipe.plan import resource_groups
+
+    ctx = SimpleNamespace(config=SimpleNamespace(notify=object()))
+    assert [[r.kind for r in group] for group in resource_groups(ctx)] == [  # type: ignore[arg-type]
+        ["connection", "ECR repository", "artifact bucket", "log group", "CodeBuild role",
+         "CodePipeline role", "KMS key"],
+        ["CodeBuild project", "SNS topic"],
+        ["pipeline"],
+        ["notification rule"],
+    ]
+
+
+def _ctx(serial: bool):
+    from ecspipe.resources.base import Context
+
+    return Context(config=None, names=None, environments=(), aws=None, outputs=None,  # type: ignore[arg-type]
+                   retry=None, serial=serial)  # type: ignore[arg-type]
+
+
+def test_at_once_sends_independent_requests_together_and_in_order_when_serial():
+    import threading
+
+    from ecspipe.resources.base import at_once
+
+    both = threading.Barrier(2, timeout=5)  # passes only if the two run at the same time
+
+    def meet(value: str):
+        return lambda: (both.wait(), value)[1]
+
+    assert at_once(_ctx(serial=False), meet("a"), None, meet("b")) == ["a", "b"]
+    order: list[str] = []
+    assert at_once(_ctx(serial=True), lambda: order.append("x"), None,
+                   lambda: order.append("y")) == [None, None]
+    assert order == ["x", "y"]
+
+
+def test_at_once_raises_the_first_failure_after_every_request_ended():
+    from ecspipe.resources.base import at_once
+
+    ended: list[str] = []
+
+    def fail() -> None:
+        raise RuntimeError("first")
+
+    def slow() -> None:
+        ended.append("slow")
+
+    with pytest.raises(RuntimeError, match="first"):
+        at_once(_ctx(serial=False), fail, slow)
+    assert ended == ["slow"]
+
+
+def test_shared_reads_send_each_read_and_each_paged_read_once():
+    """Planning run ahead of preflight and the real plan ask the same reads: a plain read
+    and a paged one (every page) are each sent once, and each asker gets its own copy."""
+    from ecspipe.resources.base import SharedReads
+
+    sent: list[str] = []
+
+    class Pages:
+        def paginate(self, **kwargs):
+            sent.append(f"page {kwargs['Topic']}")
+            yield {"Items": [1]}
+            sent.append(f"page 2 {kwargs['Topic']}")
+            yield {"Items": [2]}
+
+    class Client:
+        def list_things(self, **kwargs):
+            sent.append(f"list {kwargs['Name']}")
+            return {"Things": [kwargs["Name"]]}
+
+        def get_paginator(self, operation):
+            assert operation == "list_items"
+            return Pages()
+
+    class FakeAws:
+        def client(self, service):
+            return Client()
+
+    reads = SharedReads(FakeAws())  # type: ignore[arg-type]
+    first = reads("svc").list_things(Name="a")
+    first["Things"].append("changed by its asker")
+    assert reads("svc").list_things(Name="a") == {"Things": ["a"]}
+    assert reads("svc").list_things(Name="b") == {"Things": ["b"]}
+    pages = [list(reads("svc").get_paginator("list_items").paginate(Topic="t"))
+             for _ in range(2)]
+    assert pages[0] == pages[1] == [{"Items": [1]}, {"Items": [2]}]
+    assert sent == ["list a", "list b", "page t", "page 2 t"]
+    assert reads.sent == 3

@@ -12,8 +12,11 @@ resource produces no write at all.
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -53,6 +56,76 @@ class Reader:
 
     def __call__(self, service: str) -> Any:
         return ReadOnlyClient(self._aws.client(service))
+
+
+class SharedReads(Reader):
+    """Read-only clients whose answers are shared: the same read (service, operation,
+    parameters) is sent once, and a second asker gets the first one's answer (or its
+    error), waiting for it while it is in flight. For one planning of one pipeline
+    (plan.start_reads): reads begun before preflight ended are not sent again."""
+
+    def __init__(self, aws: Aws) -> None:
+        super().__init__(aws)
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str, str], Future[Any]] = {}
+        self.sent = 0  # distinct reads sent (the rest were answered from the first)
+        self.ahead: list[Future[Any]] = []  # plans run ahead of preflight (plan.start_reads)
+
+    def __call__(self, service: str) -> Any:
+        return _SharedClient(self, service, self._aws.client(service))
+
+    def finish(self) -> None:
+        """Until every plan run ahead has ended: no thread outlives the planning."""
+        for future in self.ahead:
+            future.exception()
+
+    def answer(self, key: tuple[str, str, str], send: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._answers.get(key)
+            mine = future is None
+            if future is None:
+                future = self._answers[key] = Future()
+                self.sent += 1
+        if mine:
+            try:
+                future.set_result(send())
+            except BaseException as exc:  # kept for whoever asks, and raised here too
+                future.set_exception(exc)
+        # A copy each: an asker may change what it got.
+        return copy.deepcopy(future.result())
+
+
+class _SharedClient(ReadOnlyClient):
+    def __init__(self, reads: SharedReads, service: str, client: Any) -> None:
+        super().__init__(client)
+        self._reads, self._service = reads, service
+
+    def __getattr__(self, name: str) -> Any:
+        method = super().__getattr__(name)  # PlanningWrite for a write
+        if name == "get_paginator":
+            return lambda operation: _SharedPaginator(self, operation, method(operation))
+        if name in ("exceptions", "meta", "get_waiter", "can_paginate"):
+            return method
+
+        def shared(**kwargs: Any) -> Any:
+            key = (self._service, name, json.dumps(kwargs, sort_keys=True, default=str))
+            return self._reads.answer(key, lambda: method(**kwargs))
+
+        return shared
+
+
+class _SharedPaginator:
+    """A paged read shared like any other: every page read once, by the first asker (the
+    plans iterate all the pages they ask for; none stops early)."""
+
+    def __init__(self, client: _SharedClient, operation: str, paginator: Any) -> None:
+        self._client, self._operation, self._paginator = client, operation, paginator
+
+    def paginate(self, **kwargs: Any) -> list[Any]:
+        key = (self._client._service, f"paginate {self._operation}",
+               json.dumps(kwargs, sort_keys=True, default=str))
+        return list(self._client._reads.answer(
+            key, lambda: list(self._paginator.paginate(**kwargs))))
 
 
 class Writer:
@@ -112,10 +185,16 @@ class Context:
     retry: Retrier
     adopt: bool = False
     delete_images: bool = False
+    # One request at a time, in a fixed order (`--serial`; the fault tests rely on it).
+    serial: bool = False
+    # Planning's reads, begun while preflight was still reading (plan.start_reads).
+    reads: SharedReads | None = None
 
 
 class Resource(Protocol):
     kind: str
+    # The kinds of resource that must be applied before this one starts (plan.waves).
+    needs: tuple[str, ...]
 
     def plan(self, ctx: Context, read: Reader) -> Change: ...
 
@@ -179,6 +258,18 @@ def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:
     if before != after:
         return [FieldChange(path or "(value)", before, after)]
     return []
+
+
+def at_once(ctx: Context, *calls: Callable[[], Any] | None) -> list[Any]:
+    """Independent requests of one resource, sent together (in order with ctx.serial);
+    their results in order; None stands for a request not needed. The first failure is
+    raised once all have ended."""
+    todo = [c for c in calls if c is not None]  # None: a request not needed this time
+    if ctx.serial or len(todo) <= 1:
+        return [call() for call in todo]
+    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+        futures = [pool.submit(call) for call in todo]
+        return [future.result() for future in futures]
 
 
 def tags_diff(current: dict[str, str], desired: dict[str, str]) -> list[FieldChange]:

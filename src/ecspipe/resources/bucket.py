@@ -24,6 +24,7 @@ from ecspipe.resources.base import (
     Context,
     Reader,
     Writer,
+    at_once,
     canonical,
     canonical_policy,
     deletion,
@@ -144,6 +145,7 @@ def _desired(ctx: Context) -> dict:
 
 class Bucket:
     kind = KIND
+    needs: tuple[str, ...] = ()
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.artifact_bucket
@@ -190,23 +192,27 @@ class Bucket:
         else:
             changed = {f.path.split(".")[0] for f in change.fields}
             call = ctx.retry.call
-        if "publicAccessBlock" in changed:
-            call(s3.put_public_access_block, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK,
-                 **kw)
-        if "ownership" in changed:
-            call(s3.put_bucket_ownership_controls,
-                 OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, **kw)
-        if "encryption" in changed:
-            call(s3.put_bucket_encryption, ServerSideEncryptionConfiguration=ENCRYPTION, **kw)
-        if "versioning" in changed:
-            call(s3.put_bucket_versioning, VersioningConfiguration={"Status": "Enabled"}, **kw)
-        if "lifecycle" in changed:
-            call(s3.put_bucket_lifecycle_configuration,
-                 LifecycleConfiguration=bucket_lifecycle(), **kw)
-        if "policy" in changed:
-            call(s3.put_bucket_policy, Policy=json.dumps(bucket_policy(ctx.names)), **kw)
-        if "tags" in changed:
-            call(s3.put_bucket_tagging, Tagging={"TagSet": tag_list(ctx.names.tags)}, **kw)
+        # Each setting is its own subresource: S3 takes them at once (a conflict would be
+        # OperationAborted, which ctx.retry retries).
+        puts = {
+            "publicAccessBlock": lambda: call(
+                s3.put_public_access_block, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK,
+                **kw),
+            "ownership": lambda: call(
+                s3.put_bucket_ownership_controls,
+                OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, **kw),
+            "encryption": lambda: call(s3.put_bucket_encryption,
+                                       ServerSideEncryptionConfiguration=ENCRYPTION, **kw),
+            "versioning": lambda: call(s3.put_bucket_versioning,
+                                       VersioningConfiguration={"Status": "Enabled"}, **kw),
+            "lifecycle": lambda: call(s3.put_bucket_lifecycle_configuration,
+                                      LifecycleConfiguration=bucket_lifecycle(), **kw),
+            "policy": lambda: call(s3.put_bucket_policy,
+                                   Policy=json.dumps(bucket_policy(ctx.names)), **kw),
+            "tags": lambda: call(s3.put_bucket_tagging,
+                                 Tagging={"TagSet": tag_list(ctx.names.tags)}, **kw),
+        }
+        at_once(ctx, *(put for setting, put in puts.items() if setting in changed))
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         tags = read_tags(ctx, read)

@@ -48,6 +48,7 @@ def _find_by_name(read: Reader | Writer, name: str) -> dict | None:
 
 class Connection:
     kind = KIND
+    needs: tuple[str, ...] = ()
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         arn = ctx.config.source.connection_arn

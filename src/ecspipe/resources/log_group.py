@@ -28,6 +28,7 @@ def _read(ctx: Context, read: Reader) -> dict | None:
 
 class LogGroup:
     kind = KIND
+    needs: tuple[str, ...] = ()
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.log_group

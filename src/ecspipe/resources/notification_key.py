@@ -17,6 +17,7 @@ earlier is deleted the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ecspipe.aws import is_error
@@ -27,6 +28,7 @@ from ecspipe.resources.base import (
     Context,
     Reader,
     Writer,
+    at_once,
     canonical_policy,
     deletion,
     diff,
@@ -56,17 +58,39 @@ def _read(ctx: Context, read: Reader, details: bool = True) -> dict[str, Any] | 
     if meta.get("KeyState") == "PendingDeletion":
         return {"meta": meta, "pending_deletion": True, "tags": {}}
     key_id = meta["KeyId"]
+
+    def kept(call: Callable[[], Any]) -> Callable[[], Any]:
+        # Read before its tags are known: a refusal counts only if the key is used.
+        def run() -> Any:
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 - raised below if it matters
+                return exc
+        return run
+
+    # Its tags, policy and rotation at once (one round, not three); the policy and the
+    # rotation are kept only for a key ecspipe owns (or adopts).
     # A key has at most 50 tags: ListResourceTags' default page (Limit 50) holds them.
-    tags = tag_dict(kms.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+    answers = at_once(
+        ctx,
+        lambda: tag_dict(kms.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue"),
+        *((kept(lambda: kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]),
+           kept(lambda: kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]))
+          if details else ()),
+    )
+    tags = answers[0]
     current: dict[str, Any] = {"meta": meta, "tags": tags, "pending_deletion": False}
     if details and (ctx.names.owns(tags) or ctx.adopt):
-        current["policy"] = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
-        current["rotation"] = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        for answer in answers[1:]:
+            if isinstance(answer, Exception):
+                raise answer
+        current["policy"], current["rotation"] = answers[1:]
     return current
 
 
 class NotificationKey:
     kind = KIND
+    needs: tuple[str, ...] = ()
     optional = True  # not every pipeline has it: not reported by `down` when absent
 
     def plan(self, ctx: Context, read: Reader) -> Change:
@@ -115,12 +139,16 @@ class NotificationKey:
                 Policy=json.dumps(key_policy(ctx.names)),
                 Tags=tag_list(ctx.names.tags, "TagKey", "TagValue"),
             )["KeyMetadata"]
-            kms.enable_key_rotation(KeyId=key["KeyId"])
             alias = ctx.names.notification_key_alias
-            if change.current is not None:  # the alias names a key pending deletion
-                kms.update_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-            else:
-                kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+            # Rotation and the alias need only the key: at once.
+            at_once(
+                ctx,
+                lambda: kms.enable_key_rotation(KeyId=key["KeyId"]),
+                # An alias that names a key pending deletion is moved to the new key.
+                (lambda: kms.update_alias(AliasName=alias, TargetKeyId=key["KeyId"]))
+                if change.current is not None else
+                (lambda: kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])),
+            )
             return
         if change.action != "update":
             return

@@ -68,6 +68,8 @@ def _managed(rule: dict[str, Any]) -> dict[str, Any]:
 
 class NotificationRule:
     kind = KIND
+    # The rule is on the pipeline (Resource) and targets the topic.
+    needs: tuple[str, ...] = ("pipeline", "SNS topic")
     optional = True  # not every pipeline has it: not reported by `down` when absent
 
     def plan(self, ctx: Context, read: Reader) -> Change:

@@ -39,6 +39,7 @@ from ecspipe.resources.base import (
     FieldChange,
     Reader,
     Writer,
+    at_once,
     canonical_policy,
     deletion,
     diff,
@@ -77,15 +78,22 @@ def _read_owned(ctx: Context, read: Reader, details: bool = True) -> dict[str, A
     attributes = _attributes(sns, arn)
     if attributes is None:
         return None
-    tags = tag_dict(sns.list_tags_for_resource(ResourceArn=arn).get("Tags"))
-    current: dict[str, Any] = {"attributes": attributes, "tags": tags}
+    # Once it exists, its tags and its email subscriptions are read at once.
+    answers = at_once(
+        ctx,
+        lambda: tag_dict(sns.list_tags_for_resource(ResourceArn=arn).get("Tags")),
+        (lambda: _emails(sns, arn)) if details else None,
+    )
+    current: dict[str, Any] = {"attributes": attributes, "tags": answers[0]}
     if details:
-        current["emails"] = _emails(sns, arn)
+        current["emails"] = answers[1]
     return current
 
 
 class NotificationTopic:
     kind = KIND
+    # CreateTopic names the key by its alias (KmsMasterKeyId): the alias is made first.
+    needs: tuple[str, ...] = ("KMS key",)
     optional = True  # not every pipeline has it: not reported by `down` when absent
 
     # ---- plan / apply ---------------------------------------------------------------
@@ -232,10 +240,14 @@ class NotificationTopic:
                     tag=lambda tags: sns.tag_resource(ResourceArn=arn, Tags=tag_list(tags)),
                 )
             new, removable = change.current["new"], change.current["removable"]
-        for address in new:
-            sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=address)
-        for address in removable:
-            sns.unsubscribe(SubscriptionArn=change.current["emails"][address])
+        # Each address is its own request, independent of the others: at once.
+        at_once(
+            ctx,
+            *[(lambda a: lambda: sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=a))(
+                address) for address in new],
+            *[(lambda a: lambda: sns.unsubscribe(
+                SubscriptionArn=change.current["emails"][a]))(address) for address in removable],
+        )
 
     # ---- teardown (only ecspipe's own topic; a given one is never touched) ----------
     def plan_delete(self, ctx: Context, read: Reader) -> Change:

@@ -70,6 +70,11 @@ def _read(ctx: Context, read: Reader) -> dict | None:
 
 class Pipeline:
     kind = KIND
+    # CreatePipeline checks its role and artifact bucket, and the execution AWS starts at
+    # once uses the connection, the project (which pushes to the repository and logs to
+    # the log group): everything else comes first.
+    needs: tuple[str, ...] = ("connection", "ECR repository", "artifact bucket", "log group",
+                              "CodeBuild role", "CodePipeline role", "CodeBuild project")
 
     def declaration(self, ctx: Context) -> dict:
         assert ctx.environments
@@ -133,6 +138,8 @@ class Pipeline:
         if saves:
             declaration["version"] = change.current["pipeline"].get("version", 1)
             ctx.retry.call(client.update_pipeline, pipeline=declaration)
+        # Tags after the save, never at once with it: the webhook tag may go only once the
+        # pipeline was saved with the connection AVAILABLE (a failed save keeps it).
         tags = _desired_tags(ctx, saves, change.current["tags"])
         if tags != change.current["tags"]:
             arn = ctx.names.pipeline_arn

@@ -62,6 +62,8 @@ def _read(ctx: Context, read: Reader) -> dict | None:
 
 class Project:
     kind = KIND
+    # CreateProject checks that CodeBuild can assume its role (retry.py: until it can).
+    needs: tuple[str, ...] = ("CodeBuild role",)
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         assert ctx.environments

@@ -21,6 +21,7 @@ from ecspipe.resources.base import (
     Context,
     Reader,
     Writer,
+    at_once,
     canonical,
     diff,
     sync_tags,
@@ -31,24 +32,30 @@ KIND = "ECR repository"
 
 def _read(ctx: Context, read: Reader) -> dict | None:
     ecr = read("ecr")
+    name = ctx.names.ecr_repository
     try:
-        repo = ecr.describe_repositories(repositoryNames=[ctx.names.ecr_repository])[
-            "repositories"
-        ][0]
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     except Exception as exc:
         if is_error(exc, "RepositoryNotFoundException"):
             return None
         raise
-    tags = tag_dict(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags"))
-    try:
-        lifecycle = ecr.get_lifecycle_policy(repositoryName=ctx.names.ecr_repository)[
-            "lifecyclePolicyText"
-        ]
-    except Exception as exc:
-        if not is_error(exc, "LifecyclePolicyNotFoundException"):
-            raise
-        lifecycle = None
-    return {"repo": repo, "tags": tags, "lifecycle": lifecycle}
+
+    def lifecycle() -> str | None:
+        try:
+            return str(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
+        except Exception as exc:
+            if not is_error(exc, "LifecyclePolicyNotFoundException"):
+                raise
+            return None
+
+    # Once it exists, its tags and its lifecycle policy are read at once.
+    tags, policy = at_once(
+        ctx,
+        lambda: tag_dict(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get(
+            "tags")),
+        lifecycle,
+    )
+    return {"repo": repo, "tags": tags, "lifecycle": policy}
 
 
 def _settings(current: dict) -> dict:
@@ -87,6 +94,7 @@ def count_images(ecr: Any, name: str) -> int:
 
 class Repository:
     kind = KIND
+    needs: tuple[str, ...] = ()
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.ecr_repository
@@ -141,21 +149,23 @@ class Repository:
         if change.action != "update":
             return
         paths = {f.path.split(".")[0] for f in change.fields}
-        if "imageTagMutability" in paths:
-            ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
-        if "scanOnPush" in paths:
-            ecr.put_image_scanning_configuration(
-                repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
-            )
-        if "lifecyclePolicy" in paths:
-            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle)
-        if "tags" in paths:
-            arn = change.current["repo"]["repositoryArn"]
-            sync_tags(
+        arn = change.current["repo"]["repositoryArn"]
+        at_once(
+            ctx,
+            (lambda: ecr.put_image_tag_mutability(repositoryName=name,
+                                                  imageTagMutability="IMMUTABLE"))
+            if "imageTagMutability" in paths else None,
+            (lambda: ecr.put_image_scanning_configuration(
+                repositoryName=name, imageScanningConfiguration={"scanOnPush": True}))
+            if "scanOnPush" in paths else None,
+            (lambda: ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle))
+            if "lifecyclePolicy" in paths else None,
+            (lambda: sync_tags(
                 change.current["tags"], ctx.names.tags,
                 untag=lambda keys: ecr.untag_resource(resourceArn=arn, tagKeys=keys),
                 tag=lambda tags: ecr.tag_resource(resourceArn=arn, tags=tag_list(tags)),
-            )
+            )) if "tags" in paths else None,
+        )
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.ecr_repository

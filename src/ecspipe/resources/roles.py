@@ -23,6 +23,7 @@ from ecspipe.resources.base import (
     Context,
     Reader,
     Writer,
+    at_once,
     canonical_policy,
     deletion,
     diff,
@@ -48,6 +49,10 @@ class Role:
         assert service in ("codebuild", "codepipeline")
         self.service = service
         self.kind = "CodeBuild role" if service == "codebuild" else "CodePipeline role"
+        # The role needs nothing made first (its trust policy names only what names.py
+        # derives); the CodePipeline role's inline policy names the connection's ARN.
+        self.needs: tuple[str, ...] = ()
+        self.policy_needs: tuple[str, ...] = () if service == "codebuild" else ("connection",)
 
     # ---- what it should be ---------------------------------------------------------
     def role_name(self, ctx: Context) -> str:
@@ -163,18 +168,31 @@ class Role:
             changed = {f.path.split(".")[0] for f in change.fields}
         else:
             return
-        if "trust_policy" in changed:
-            call(iam.update_assume_role_policy, RoleName=name,
-                 PolicyDocument=json.dumps(self.trust(ctx)))
-        if "inline_policy" in changed:
+        # The trust policy, the inline policy and the tags are independent: at once. The
+        # pipeline role's policy names the connection, made in the same wave: its put
+        # waits for it, the role itself does not, so both roles start propagating first.
+
+        def put_policy() -> None:
+            for kind in self.policy_needs:
+                ctx.outputs.wait_applied(kind)
+            if "connection" in self.policy_needs and not ctx.outputs.connection_arn:
+                raise UserError(f"the {self.kind}'s policy names the connection, which was "
+                                "not made (see its error); run `ecspipe up` again")
             call(iam.put_role_policy, RoleName=name, PolicyName=self.policy_name(ctx),
                  PolicyDocument=json.dumps(self.policy(ctx)))
-        if "tags" in changed:
-            sync_tags(
+
+        at_once(
+            ctx,
+            (lambda: call(iam.update_assume_role_policy, RoleName=name,
+                          PolicyDocument=json.dumps(self.trust(ctx))))
+            if "trust_policy" in changed else None,
+            put_policy if "inline_policy" in changed else None,
+            (lambda: sync_tags(
                 change.current["tags"], ctx.names.tags,
                 untag=lambda keys: call(iam.untag_role, RoleName=name, TagKeys=keys),
                 tag=lambda tags: call(iam.tag_role, RoleName=name, Tags=tag_list(tags)),
-            )
+            )) if "tags" in changed else None,
+        )
 
     # ---- teardown -----------------------------------------------------------------
     def plan_delete(self, ctx: Context, read: Reader) -> Change:

@@ -25,6 +25,7 @@ read (see reference/aws-facts.md section 6):
   paging.py        page tokens (cursors) shared by the extensions that page
   s3.py            tags given in CreateBucket, applied with the bucket
   sns.py           email subscriptions pending until the recipient confirms
+  propagation.py   IAM propagation: a role just created is refused for a while (off by default)
   seed.py          what the guide's Part 1 made: cluster, service, task definition, image
   server.py        `ecspipe sandbox`: the HTTP server in the foreground
   hostguard.py     the server answers only requests addressed to it (no DNS rebinding)
@@ -76,6 +77,7 @@ def install() -> None:
         ecs_deployments_api,
         iam,
         notifications,
+        propagation,
         protocol,
         s3,
         sns,
@@ -96,6 +98,7 @@ def install() -> None:
     iam.install()
     s3.install()
     sns.install()
+    propagation.install()  # after codebuild and codepipeline: it wraps their handlers
     _installed = True
 
 

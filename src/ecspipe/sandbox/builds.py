@@ -19,10 +19,11 @@ import hashlib
 import json
 import re
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ecspipe.sandbox import buildfiles
+from ecspipe.sandbox import buildfiles, propagation
 from ecspipe.sandbox import ecs as ecs_sim
 from ecspipe.sandbox.actions import ActionSimulator, _job_failed, fake_sha
 from ecspipe.sandbox.settings import SETTINGS
@@ -204,6 +205,9 @@ class BuildSimulator(ActionSimulator):
             )
             return
         meta = project.project_metadata
+        if propagation.too_new(ex.account_id, ex.region, meta.get("serviceRole")):
+            run.data["error"] = _job_failed(propagation.start_build_failure(str(uuid.uuid4())))
+            return
         env = {
             v["name"]: v.get("value", "")
             for v in (meta.get("environment") or {}).get("environmentVariables") or []

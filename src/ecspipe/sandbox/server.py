@@ -185,6 +185,7 @@ def serve(
     fail_stage: str | None = None,
     rollback: bool = False,
     commit_message: str | None = None,
+    role_propagation: float = 0.0,
     ready: Callable[[str], Any] | threading.Event | None = None,
     allowed_hosts: tuple[str, ...] = (),
 ) -> None:
@@ -213,6 +214,7 @@ def serve(
         "fail_stage": fail_stage,
         "rollback": rollback,
         "commit_message": commit_message,
+        "role_propagation": role_propagation,
     }
     settings.reset(**behaviour)
     server.request_log.reset = functools.partial(

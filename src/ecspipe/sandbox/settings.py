@@ -50,6 +50,10 @@ class Settings:
     # (#N)"). Whoever can push writes it; tests and demos of hostile text set it,
     # and a failing build prints it as the name of its failing test.
     commit_message: str | None = None
+    # Seconds after CreateRole (or UpdateAssumeRolePolicy) during which CodeBuild and
+    # CodePipeline refuse the role, as IAM propagation makes AWS do (propagation.py).
+    # 0: off, the default everywhere but the bench.
+    role_propagation: float = 0.0
 
 
 SETTINGS = Settings()
