@@ -38,6 +38,7 @@ from ecspipe.resources.base import (
     Context,
     FieldChange,
     Reader,
+    Request,
     Writer,
     canonical_policy,
     deletion,
@@ -87,6 +88,24 @@ def _read_owned(ctx: Context, read: Reader, details: bool = True) -> dict[str, A
 class NotificationTopic:
     kind = KIND
     optional = True  # not every pipeline has it: not reported by `down` when absent
+
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it: the topic, then one email subscription
+        per address. None for a given `notify.sns_topic_arn`."""
+        notify = ctx.config.notify
+        if notify is None or notify.sns_topic_arn:
+            return []
+        arn = ctx.names.notification_topic_arn
+        return [
+            ("create_topic", {
+                "Name": ctx.names.notification_topic,
+                "Attributes": {"Policy": json.dumps(topic_policy(ctx.names)),
+                               "KmsMasterKeyId": ctx.names.notification_key_alias},
+                "Tags": tag_list(ctx.names.tags),
+            }),
+            *(("subscribe", {"TopicArn": arn, "Protocol": "email", "Endpoint": address})
+              for address in notify.email or []),
+        ]
 
     # ---- plan / apply ---------------------------------------------------------------
     def plan(self, ctx: Context, read: Reader) -> Change:
@@ -210,28 +229,25 @@ class NotificationTopic:
         arn = ctx.names.notification_topic_arn
         policy = json.dumps(topic_policy(ctx.names))
         if change.action == "create":
-            sns.create_topic(
-                Name=ctx.names.notification_topic,
-                Attributes={"Policy": policy,
-                            "KmsMasterKeyId": ctx.names.notification_key_alias},
-                Tags=tag_list(ctx.names.tags),
+            create, *subscriptions = self.requests(ctx)
+            sns.create_topic(**create[1])
+            for _, subscription in subscriptions:
+                sns.subscribe(**subscription)
+            return
+        changed = {f.path.split(".")[0] for f in change.fields}
+        if "topic_policy" in changed:
+            sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy",
+                                     AttributeValue=policy)
+        if "kms_master_key_id" in changed:
+            sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId",
+                                     AttributeValue=ctx.names.notification_key_alias)
+        if "tags" in changed:
+            sync_tags(
+                change.current["tags"], ctx.names.tags,
+                untag=lambda keys: sns.untag_resource(ResourceArn=arn, TagKeys=keys),
+                tag=lambda tags: sns.tag_resource(ResourceArn=arn, Tags=tag_list(tags)),
             )
-            new, removable = list(notify.email or []), []
-        else:
-            changed = {f.path.split(".")[0] for f in change.fields}
-            if "topic_policy" in changed:
-                sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy",
-                                         AttributeValue=policy)
-            if "kms_master_key_id" in changed:
-                sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId",
-                                         AttributeValue=ctx.names.notification_key_alias)
-            if "tags" in changed:
-                sync_tags(
-                    change.current["tags"], ctx.names.tags,
-                    untag=lambda keys: sns.untag_resource(ResourceArn=arn, TagKeys=keys),
-                    tag=lambda tags: sns.tag_resource(ResourceArn=arn, Tags=tag_list(tags)),
-                )
-            new, removable = change.current["new"], change.current["removable"]
+        new, removable = change.current["new"], change.current["removable"]
         for address in new:
             sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=address)
         for address in removable:

@@ -20,6 +20,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     canonical,
     deletion,
@@ -63,6 +64,11 @@ def _read(ctx: Context, read: Reader) -> dict | None:
 class Project:
     kind = KIND
 
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it."""
+        assert ctx.environments
+        return [("create_project", project_request(ctx.config, ctx.names, ctx.environments))]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         assert ctx.environments
         name = ctx.names.build_project
@@ -78,7 +84,7 @@ class Project:
     def apply(self, ctx: Context, change: Change, write: Writer) -> None:
         assert ctx.environments
         codebuild = write("codebuild")
-        request = project_request(ctx.config, ctx.names, ctx.environments)
+        request = self.requests(ctx)[0][1]
         if change.action == "create":
             try:
                 # A role created seconds ago is not yet usable by CodeBuild: retried.

@@ -22,6 +22,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     canonical_policy,
     deletion,
@@ -70,6 +71,26 @@ class Role:
         return policies.pipeline_policy(
             ctx.names, ctx.environments, ctx.outputs.connection_arn_planned() or PENDING
         )
+
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it: the role, then its inline policy."""
+        name = self.role_name(ctx)
+        return [
+            ("create_role", {
+                "RoleName": name,
+                "Path": ctx.names.role_path,
+                "AssumeRolePolicyDocument": json.dumps(self.trust(ctx)),
+                "Description": f"ecspipe: {self.service} service role of pipeline "
+                f"{ctx.names.pipeline}",
+                "Tags": tag_list(ctx.names.tags),
+            }),
+            self._put_policy(ctx),
+        ]
+
+    def _put_policy(self, ctx: Context) -> Request:
+        return ("put_role_policy", {"RoleName": self.role_name(ctx),
+                                    "PolicyName": self.policy_name(ctx),
+                                    "PolicyDocument": json.dumps(self.policy(ctx))})
 
     # ---- plan / apply -------------------------------------------------------------
     def _read(self, ctx: Context, read: Reader, with_policy: bool = True) -> dict | None:
@@ -139,15 +160,7 @@ class Role:
         call = ctx.retry.call
         if change.action == "create":
             try:
-                call(
-                    iam.create_role,
-                    RoleName=name,
-                    Path=ctx.names.role_path,
-                    AssumeRolePolicyDocument=json.dumps(self.trust(ctx)),
-                    Description=f"ecspipe: {self.service} service role of pipeline "
-                    f"{ctx.names.pipeline}",
-                    Tags=tag_list(ctx.names.tags),
-                )
+                call(iam.create_role, **self.requests(ctx)[0][1])
             except Exception as exc:
                 if not is_error(exc, "EntityAlreadyExists"):
                     raise
@@ -167,8 +180,7 @@ class Role:
             call(iam.update_assume_role_policy, RoleName=name,
                  PolicyDocument=json.dumps(self.trust(ctx)))
         if "inline_policy" in changed:
-            call(iam.put_role_policy, RoleName=name, PolicyName=self.policy_name(ctx),
-                 PolicyDocument=json.dumps(self.policy(ctx)))
+            call(iam.put_role_policy, **self._put_policy(ctx)[1])
         if "tags" in changed:
             sync_tags(
                 change.current["tags"], ctx.names.tags,
