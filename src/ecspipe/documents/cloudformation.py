@@ -43,10 +43,13 @@ import yaml
 from ecspipe.names import Names, tag_list
 
 FORMAT_VERSION = "2010-09-09"
-# Resources whose loss loses data: kept when the stack is deleted or replaces them
-# (images production runs, artifacts, build logs). ecspipe's own `down` keeps
-# images unless --delete-images; CloudFormation cannot be told that, so it keeps all.
-RETAINED = ("Repository", "ArtifactBucket", "LogGroup")
+# What deleting the stack (or replacing the resource) does, said explicitly for every
+# stateful resource. Kept: images production runs, artifacts, build logs (ecspipe's
+# own `down` keeps images unless --delete-images; CloudFormation cannot be told that,
+# so it keeps all three). The notification key goes, as with `down`: KMS schedules
+# its deletion after a waiting period.
+DELETION_POLICIES = {"Repository": "Retain", "ArtifactBucket": "Retain", "LogGroup": "Retain",
+                     "NotificationKey": "Delete"}
 
 Request = tuple[str, dict[str, Any]]
 
@@ -415,9 +418,9 @@ def template(names: Names, resources: Sequence[tuple[str, Sequence[Request]]], *
     for part in parts:
         substitute = Substituter(names, refs, parameters, declared)
         entry: dict[str, Any] = {"Type": part.type}
-        if part.logical_id in RETAINED:
-            entry["DeletionPolicy"] = "Retain"
-            entry["UpdateReplacePolicy"] = "Retain"
+        if part.logical_id in DELETION_POLICIES:
+            entry["DeletionPolicy"] = DELETION_POLICIES[part.logical_id]
+            entry["UpdateReplacePolicy"] = DELETION_POLICIES[part.logical_id]
         checks = (skips or {}).get(part.logical_id)
         if checks:
             entry["Metadata"] = {"checkov": {"skip": [{"id": i, "comment": c} for i, c in checks]}}
