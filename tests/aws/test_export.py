@@ -21,8 +21,7 @@ import boto3
 import pytest
 import yaml
 from botocore import xform_name
-
-from tests.aws.cfn_template import KEY_ID, deploy, expected_requests
+from cfn_template import KEY_ID, deploy, expected_requests
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
