@@ -166,6 +166,8 @@ def test_a_pipeline_made_from_the_template_is_what_plan_expects(kind, seeded, ec
     assert result.code == 0, result
     actions = {(c["resource"], c["name"]): c["action"] for c in result.json()["changes"]}
     assert set(actions.values()) <= {"unchanged", "use"}, actions
+    status = ecspipe("status", "-c", config, "-o", "json")  # found by its name too
+    assert status.code == 0, status
     assert sum(a == "unchanged" for a in actions.values()) == len(
         [r for r in template["Resources"].values()
          if r["Type"] not in ("AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy",
@@ -223,3 +225,33 @@ def test_checkov_fails_no_check_and_skips_only_the_listed_ones(seeded, ecspipe, 
         for check, _ in checks:
             assert check in readme, f"README lists the suppression {check} ({logical})"
     assert done.returncode == 0, done.stderr[-2000:] + sys.executable
+
+
+def test_export_prints_to_stdout_and_writes_nothing_to_aws(seeded, ecspipe, calls):
+    result = ecspipe("export", "-c", str(ROOT / "config.example.yaml"))
+    assert result.code == 0, result
+    template = yaml.safe_load(result.out)
+    assert template["Resources"]["Pipeline"]["Type"] == "AWS::CodePipeline::Pipeline"
+    # The seed's repository is not ecspipe's: referred to, not declared, and said so.
+    assert "Repository" not in template["Resources"]
+    assert "ECR repository demo-app: exists and is not ecspipe's" in result.err
+    assert calls.writes == []
+    assert "ConnectionArn" in template["Outputs"]
+    assert "PENDING" in template["Outputs"]["ConnectionArn"]["Description"]
+
+
+def test_parameterize_refuses_a_branch_a_parameter_cannot_hold(seeded, ecspipe, write_config,
+                                                              calls):
+    config = write_config(("branch: main", "branch: 'feat/{a,b}'"))
+    result = ecspipe("export", "-c", config, "--parameterize")
+    assert result.code == 2, result
+    assert "source.branch" in result.err and "glob" in result.err
+    assert "Traceback" not in result.err
+    assert calls.writes == []
+
+
+def test_an_unwritable_output_is_a_user_error(seeded, ecspipe, tmp_path):
+    result = ecspipe("export", "-c", str(ROOT / "config.example.yaml"),
+                     "-o", str(tmp_path / "missing" / "t.yaml"))
+    assert result.code == 2, result
+    assert "cannot write the template" in result.err

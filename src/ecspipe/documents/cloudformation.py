@@ -442,6 +442,9 @@ def template(names: Names, resources: Sequence[tuple[str, Sequence[Request]]], *
 
 def outputs(names: Names, connection_arn: str | None, declared: bool, provider: str,
             substitute: Substituter) -> dict[str, Any]:
+    """Name and console URL of the pipeline, and the connection. "Update a pending
+    connection" (Developer Tools console User Guide): a connection created by
+    CloudFormation is PENDING until completed in the console, which only the console can do."""
     out: dict[str, Any] = {
         "PipelineName": {"Description": "The pipeline's name: ecspipe status and release "
                          "work on it by name", "Value": {"Ref": "Pipeline"}},
@@ -455,7 +458,7 @@ def outputs(names: Names, connection_arn: str | None, declared: bool, provider: 
             "Description": (
                 f"A new connection starts PENDING: a person completes the {provider} handshake "
                 "once per account, at https://console.aws.amazon.com/codesuite/settings/"
-                "connections in the stack's region (Update pending connection); runs fail at "
+                "connections in the stack's region (Update a pending connection); runs fail at "
                 "the Source stage until then" if declared else
                 "The existing connection the pipeline uses (source.connection_arn)"),
             "Value": {"Ref": "Connection"} if declared else substitute(connection_arn),
