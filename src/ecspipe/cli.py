@@ -646,7 +646,11 @@ def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
               help="Cluster, service, container and branch as template parameters (defaults: "
               "the config's), for one template across accounts (StackSets).")
 def export(app: App, fmt: str, output_path: str, parameterize: bool) -> None:
-    """Write the pipeline as a CloudFormation template; changes nothing."""
+    """Write the pipeline as a CloudFormation template.
+
+    The resources `up` would create for this config, with the same properties.
+    Reads like `plan` (preflight); writes nothing to AWS.
+    """
     from ecspipe import export as core
     from ecspipe import render
 

@@ -137,6 +137,12 @@ def export(app: App, parameterize: bool = False) -> Exported:
     from ecspipe.plan import resource_groups
 
     ctx = app.context(preflight=True)
+    if ctx.config.source.provider == "GitHubEnterpriseServer" and not ctx.config.source.connection_arn:
+        # AWS::CodeConnections::Connection needs a HostArn for it, which ecspipe does not make.
+        raise UserError(
+            "source.provider: GitHubEnterpriseServer needs a host, which ecspipe does not create",
+            hint="create the connection in the console and set source.connection_arn",
+        )
     used = _used_as_is(ctx)
     environments = _where(ctx)
     parameters: list[Parameter] = []
