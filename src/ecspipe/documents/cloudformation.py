@@ -262,16 +262,11 @@ def _topic(requests: Sequence[Request]) -> list[Part]:
     if create.get("Tags"):
         props["Tags"] = create["Tags"]
     parts = [Part("NotificationTopic", "AWS::SNS::Topic", props)]
-    subscriptions = ops.get("subscribe", [])
-    topic_arn = subscriptions[0]["TopicArn"] if subscriptions else None
     if "Policy" in attributes:
-        policy = json.loads(attributes["Policy"])
-        statements = policy.get("Statement") or []
-        topic_arn = topic_arn or next((s.get("Resource") for s in statements
-                                       if isinstance(s.get("Resource"), str)), None)
         parts.append(Part("NotificationTopicPolicy", "AWS::SNS::TopicPolicy", {
-            "Topics": [topic_arn or {"Ref": "NotificationTopic"}], "PolicyDocument": policy}))
-    for number, subscription in enumerate(subscriptions, 1):
+            "Topics": [{"Ref": "NotificationTopic"}],
+            "PolicyDocument": json.loads(attributes["Policy"])}))
+    for number, subscription in enumerate(ops.get("subscribe", []), 1):
         _only(subscription, ["TopicArn", "Protocol", "Endpoint"], "Subscribe")
         parts.append(Part(f"NotificationSubscription{number}", "AWS::SNS::Subscription",
                           dict(subscription)))
