@@ -636,6 +636,36 @@ def down(app: App, output: str, yes: bool, delete_images: bool) -> None:
 
 
 @cli.command()
+@common_options
+@click.option("--format", "fmt", type=click.Choice(["cloudformation"]), default="cloudformation",
+              show_default=True, help="Template format.")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Where to write the template; - prints it.")
+@click.option("--parameterize", is_flag=True,
+              help="Cluster, service, container and branch as template parameters (defaults: "
+              "the config's), for one template across accounts (StackSets).")
+def export(app: App, fmt: str, output_path: str, parameterize: bool) -> None:
+    """Write the pipeline as a CloudFormation template.
+
+    The resources `up` would create for this config, with the same properties.
+    Reads like `plan` (preflight); writes nothing to AWS.
+    """
+    from ecspipe import export as core
+    from ecspipe import render
+
+    exported = core.export(app, parameterize=parameterize)
+    if output_path == "-":
+        render.raw(exported.text)
+    else:
+        core.write(exported.text, output_path)
+        render.err(f"wrote {output_path} ({len(exported.template['Resources'])} resources)",
+                   style="bold green")
+    for note in exported.notes:
+        render.err(f"note: {note}")
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the config file (for editors)."""
     from ecspipe import render

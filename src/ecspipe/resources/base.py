@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 Action = Literal["create", "update", "unchanged", "use", "delete", "keep", "absent"]
 
+# An API request as `apply` sends it: the client method and its parameters. Each resource's
+# `requests(ctx)` lists those that create it; `export` renders the same requests as
+# CloudFormation (documents/cloudformation.py), so the template cannot drift from `up`.
+Request = tuple[str, dict[str, Any]]
+
 READ_PREFIXES = ("get_", "describe_", "list_", "batch_get_", "head_", "can_paginate")
 PENDING = "(known after apply)"
 

@@ -23,6 +23,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     at_once,
     canonical,
@@ -143,9 +144,38 @@ def _desired(ctx: Context) -> dict:
     }
 
 
+def _puts(ctx: Context) -> dict[str, Request]:
+    """Each managed setting's request, in the order `apply` sends them (the bucket and
+    ExpectedBucketOwner are added when sent)."""
+    return {
+        "publicAccessBlock": ("put_public_access_block",
+                              {"PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK}),
+        "ownership": ("put_bucket_ownership_controls",
+                      {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}),
+        "encryption": ("put_bucket_encryption", {"ServerSideEncryptionConfiguration": ENCRYPTION}),
+        "versioning": ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
+        "lifecycle": ("put_bucket_lifecycle_configuration",
+                      {"LifecycleConfiguration": bucket_lifecycle()}),
+        "policy": ("put_bucket_policy", {"Policy": json.dumps(bucket_policy(ctx.names))}),
+        "tags": ("put_bucket_tagging", {"Tagging": {"TagSet": tag_list(ctx.names.tags)}}),
+    }
+
+
+def create_bucket_request(ctx: Context) -> dict[str, Any]:
+    config: dict[str, Any] = {"Tags": tag_list(ctx.names.tags)}
+    if ctx.names.region != "us-east-1":
+        config["LocationConstraint"] = ctx.names.region
+    return {"Bucket": ctx.names.artifact_bucket, "CreateBucketConfiguration": config}
+
+
 class Bucket:
     kind = KIND
     needs: tuple[str, ...] = ()
+
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it (tags in CreateBucket itself)."""
+        puts = [request for key, request in _puts(ctx).items() if key != "tags"]
+        return [("create_bucket", create_bucket_request(ctx)), *puts]
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.artifact_bucket
@@ -166,13 +196,10 @@ class Bucket:
         name = ctx.names.artifact_bucket
         kw = {"Bucket": name, "ExpectedBucketOwner": ctx.names.account}
         if change.action == "create":
-            config: dict[str, Any] = {"Tags": tag_list(ctx.names.tags)}
-            if ctx.names.region != "us-east-1":
-                config["LocationConstraint"] = ctx.names.region
             changed = set(_desired(ctx)) - {"tags"}
             call = ctx.retry.call
             try:
-                ctx.retry.call(s3.create_bucket, Bucket=name, CreateBucketConfiguration=config)
+                ctx.retry.call(s3.create_bucket, **create_bucket_request(ctx))
             except Exception as exc:
                 if is_error(exc, "BucketAlreadyExists"):
                     raise UserError(
@@ -194,25 +221,8 @@ class Bucket:
             call = ctx.retry.call
         # Each setting is its own subresource: S3 takes them at once (a conflict would be
         # OperationAborted, which ctx.retry retries).
-        puts = {
-            "publicAccessBlock": lambda: call(
-                s3.put_public_access_block, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK,
-                **kw),
-            "ownership": lambda: call(
-                s3.put_bucket_ownership_controls,
-                OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, **kw),
-            "encryption": lambda: call(s3.put_bucket_encryption,
-                                       ServerSideEncryptionConfiguration=ENCRYPTION, **kw),
-            "versioning": lambda: call(s3.put_bucket_versioning,
-                                       VersioningConfiguration={"Status": "Enabled"}, **kw),
-            "lifecycle": lambda: call(s3.put_bucket_lifecycle_configuration,
-                                      LifecycleConfiguration=bucket_lifecycle(), **kw),
-            "policy": lambda: call(s3.put_bucket_policy,
-                                   Policy=json.dumps(bucket_policy(ctx.names)), **kw),
-            "tags": lambda: call(s3.put_bucket_tagging,
-                                 Tagging={"TagSet": tag_list(ctx.names.tags)}, **kw),
-        }
-        at_once(ctx, *(put for setting, put in puts.items() if setting in changed))
+        at_once(ctx, *((lambda op=operation, params=params: call(getattr(s3, op), **params, **kw))
+                       for key, (operation, params) in _puts(ctx).items() if key in changed))
 
     def plan_delete(self, ctx: Context, read: Reader) -> Change:
         tags = read_tags(ctx, read)

@@ -17,6 +17,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     ownership,
     sync_tags,
@@ -49,6 +50,16 @@ def _find_by_name(read: Reader | Writer, name: str) -> dict | None:
 class Connection:
     kind = KIND
     needs: tuple[str, ...] = ()
+
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it (none for a given `source.connection_arn`)."""
+        if ctx.config.source.connection_arn:
+            return []
+        return [("create_connection", {
+            "ProviderType": ctx.config.source.provider,
+            "ConnectionName": ctx.names.connection,
+            "Tags": tag_list(ctx.names.tags),
+        })]
 
     def plan(self, ctx: Context, read: Reader) -> Change:
         arn = ctx.config.source.connection_arn
@@ -98,10 +109,7 @@ class Connection:
         if change.action == "create":
             try:
                 conn = write("codeconnections").create_connection(
-                    ProviderType=ctx.config.source.provider,
-                    ConnectionName=ctx.names.connection,
-                    Tags=tag_list(ctx.names.tags),
-                )
+                    **self.requests(ctx)[0][1])
             except Exception as exc:
                 if not is_error(exc, "ResourceAlreadyExistsException"):
                     raise

@@ -7,7 +7,16 @@ tags. A same-name group that ecspipe did not create is used as is.
 from __future__ import annotations
 
 from ecspipe.aws import is_error
-from ecspipe.resources.base import Change, Context, Reader, Writer, deletion, diff, sync_tags
+from ecspipe.resources.base import (
+    Change,
+    Context,
+    Reader,
+    Request,
+    Writer,
+    deletion,
+    diff,
+    sync_tags,
+)
 
 KIND = "log group"
 RETENTION_DAYS = 30
@@ -30,6 +39,13 @@ class LogGroup:
     kind = KIND
     needs: tuple[str, ...] = ()
 
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it."""
+        name = ctx.names.log_group
+        return [("create_log_group", {"logGroupName": name, "tags": dict(ctx.names.tags)}),
+                ("put_retention_policy", {"logGroupName": name,
+                                          "retentionInDays": RETENTION_DAYS})]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.log_group
         current = _read(ctx, read)
@@ -50,8 +66,9 @@ class LogGroup:
         logs = write("logs")
         name = ctx.names.log_group
         if change.action == "create":
+            (_, create), (_, retention) = self.requests(ctx)
             try:
-                logs.create_log_group(logGroupName=name, tags=ctx.names.tags)
+                logs.create_log_group(**create)
             except Exception as exc:
                 if not is_error(exc, "ResourceAlreadyExistsException"):
                     raise
@@ -59,7 +76,7 @@ class LogGroup:
                     "tags", {})
                 if not ctx.names.owns(tags):
                     return  # made meanwhile by someone else: used as is
-            logs.put_retention_policy(logGroupName=name, retentionInDays=RETENTION_DAYS)
+            logs.put_retention_policy(**retention)
         elif change.action == "update":
             paths = {f.path.split(".")[0] for f in change.fields}
             if "retentionInDays" in paths:

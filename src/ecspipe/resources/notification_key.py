@@ -24,9 +24,11 @@ from ecspipe.aws import is_error
 from ecspipe.documents.notifications import key_policy
 from ecspipe.names import tag_dict, tag_list
 from ecspipe.resources.base import (
+    PENDING,
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     at_once,
     canonical_policy,
@@ -93,6 +95,25 @@ class NotificationKey:
     needs: tuple[str, ...] = ()
     optional = True  # not every pipeline has it: not reported by `down` when absent
 
+    def requests(self, ctx: Context, key_id: str = PENDING) -> list[Request]:
+        """What creates it, as `apply` sends it: the key, its rotation, its alias (the
+        last two name the new key's id). None when the topic is the user's."""
+        if not _wanted(ctx):
+            return []
+        return [
+            ("create_key", {
+                "Description": f"ecspipe: encrypts the notification topic of pipeline "
+                f"{ctx.names.pipeline}",
+                "KeyUsage": "ENCRYPT_DECRYPT",
+                "KeySpec": "SYMMETRIC_DEFAULT",
+                "Policy": json.dumps(key_policy(ctx.names)),
+                "Tags": tag_list(ctx.names.tags, "TagKey", "TagValue"),
+            }),
+            ("enable_key_rotation", {"KeyId": key_id}),
+            ("create_alias", {"AliasName": ctx.names.notification_key_alias,
+                              "TargetKeyId": key_id}),
+        ]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.notification_key_alias
         current = _read(ctx, read)
@@ -131,23 +152,15 @@ class NotificationKey:
             self.delete(ctx, change, write)
             return
         if change.action == "create":
-            key = kms.create_key(
-                Description=f"ecspipe: encrypts the notification topic of pipeline "
-                f"{ctx.names.pipeline}",
-                KeyUsage="ENCRYPT_DECRYPT",
-                KeySpec="SYMMETRIC_DEFAULT",
-                Policy=json.dumps(key_policy(ctx.names)),
-                Tags=tag_list(ctx.names.tags, "TagKey", "TagValue"),
-            )["KeyMetadata"]
-            alias = ctx.names.notification_key_alias
+            key = kms.create_key(**self.requests(ctx)[0][1])["KeyMetadata"]
+            _, (_, rotation), (_, alias) = self.requests(ctx, key["KeyId"])
             # Rotation and the alias need only the key: at once.
             at_once(
                 ctx,
-                lambda: kms.enable_key_rotation(KeyId=key["KeyId"]),
+                lambda: kms.enable_key_rotation(**rotation),
                 # An alias that names a key pending deletion is moved to the new key.
-                (lambda: kms.update_alias(AliasName=alias, TargetKeyId=key["KeyId"]))
-                if change.current is not None else
-                (lambda: kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])),
+                (lambda: kms.update_alias(**alias)) if change.current is not None else
+                (lambda: kms.create_alias(**alias)),
             )
             return
         if change.action != "update":

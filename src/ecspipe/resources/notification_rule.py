@@ -25,6 +25,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     deletion,
     diff,
@@ -72,6 +73,14 @@ class NotificationRule:
     needs: tuple[str, ...] = ("pipeline", "SNS topic")
     optional = True  # not every pipeline has it: not reported by `down` when absent
 
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it."""
+        notify = ctx.config.notify
+        if notify is None:
+            return []
+        return [("create_notification_rule",
+                 rule_request(ctx.names, list(notify.events), _topic_arn(ctx)))]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.notification_rule
         current = _read(ctx, read)
@@ -99,7 +108,7 @@ class NotificationRule:
         request = rule_request(ctx.names, list(notify.events), _topic_arn(ctx))
         if change.action == "create":
             try:
-                ctx.retry.call(client.create_notification_rule, **request)
+                ctx.retry.call(client.create_notification_rule, **self.requests(ctx)[0][1])
             except Exception as exc:
                 if is_error(exc, "ResourceAlreadyExistsException"):
                     raise UserError(

@@ -38,6 +38,7 @@ from ecspipe.resources.base import (
     Context,
     FieldChange,
     Reader,
+    Request,
     Writer,
     at_once,
     canonical_policy,
@@ -95,6 +96,24 @@ class NotificationTopic:
     # CreateTopic names the key by its alias (KmsMasterKeyId): the alias is made first.
     needs: tuple[str, ...] = ("KMS key",)
     optional = True  # not every pipeline has it: not reported by `down` when absent
+
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it: the topic, then one email subscription
+        per address. None for a given `notify.sns_topic_arn`."""
+        notify = ctx.config.notify
+        if notify is None or notify.sns_topic_arn:
+            return []
+        arn = ctx.names.notification_topic_arn
+        return [
+            ("create_topic", {
+                "Name": ctx.names.notification_topic,
+                "Attributes": {"Policy": json.dumps(topic_policy(ctx.names)),
+                               "KmsMasterKeyId": ctx.names.notification_key_alias},
+                "Tags": tag_list(ctx.names.tags),
+            }),
+            *(("subscribe", {"TopicArn": arn, "Protocol": "email", "Endpoint": address})
+              for address in notify.email or []),
+        ]
 
     # ---- plan / apply ---------------------------------------------------------------
     def plan(self, ctx: Context, read: Reader) -> Change:
@@ -218,13 +237,10 @@ class NotificationTopic:
         arn = ctx.names.notification_topic_arn
         policy = json.dumps(topic_policy(ctx.names))
         if change.action == "create":
-            sns.create_topic(
-                Name=ctx.names.notification_topic,
-                Attributes={"Policy": policy,
-                            "KmsMasterKeyId": ctx.names.notification_key_alias},
-                Tags=tag_list(ctx.names.tags),
-            )
-            new, removable = list(notify.email or []), []
+            create, *subscriptions = self.requests(ctx)
+            sns.create_topic(**create[1])
+            subscribe = [params for _, params in subscriptions]
+            unsubscribe: list[str] = []
         else:
             changed = {f.path.split(".")[0] for f in change.fields}
             if "topic_policy" in changed:
@@ -239,14 +255,14 @@ class NotificationTopic:
                     untag=lambda keys: sns.untag_resource(ResourceArn=arn, TagKeys=keys),
                     tag=lambda tags: sns.tag_resource(ResourceArn=arn, Tags=tag_list(tags)),
                 )
-            new, removable = change.current["new"], change.current["removable"]
+            subscribe = [{"TopicArn": arn, "Protocol": "email", "Endpoint": address}
+                         for address in change.current["new"]]
+            unsubscribe = [change.current["emails"][a] for a in change.current["removable"]]
         # Each address is its own request, independent of the others: at once.
         at_once(
             ctx,
-            *[(lambda a: lambda: sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=a))(
-                address) for address in new],
-            *[(lambda a: lambda: sns.unsubscribe(
-                SubscriptionArn=change.current["emails"][a]))(address) for address in removable],
+            *[(lambda p: lambda: sns.subscribe(**p))(params) for params in subscribe],
+            *[(lambda a: lambda: sns.unsubscribe(SubscriptionArn=a))(sub) for sub in unsubscribe],
         )
 
     # ---- teardown (only ecspipe's own topic; a given one is never touched) ----------

@@ -24,6 +24,7 @@ from ecspipe.resources.base import (
     Context,
     FieldChange,
     Reader,
+    Request,
     Writer,
     canonical,
     deletion,
@@ -83,6 +84,13 @@ class Pipeline:
             ctx.outputs.connection_arn_planned() or PENDING,
         )
 
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it (saved while the connection is not known
+        to be AVAILABLE: with the webhook marker)."""
+        return [("create_pipeline", {
+            "pipeline": self.declaration(ctx),
+            "tags": tag_list(_desired_tags(ctx, True, {}), "key", "value")})]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.pipeline
         current = _read(ctx, read)
@@ -116,8 +124,7 @@ class Pipeline:
         declaration = self.declaration(ctx)
         if change.action == "create":
             try:
-                ctx.retry.call(client.create_pipeline, pipeline=declaration,
-                               tags=tag_list(_desired_tags(ctx, True, {}), "key", "value"))
+                ctx.retry.call(client.create_pipeline, **self.requests(ctx)[0][1])
             except Exception as exc:
                 if not is_error(exc, "PipelineNameInUseException"):
                     raise

@@ -20,6 +20,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     canonical,
     deletion,
@@ -65,6 +66,11 @@ class Project:
     # CreateProject checks that CodeBuild can assume its role (retry.py: until it can).
     needs: tuple[str, ...] = ("CodeBuild role",)
 
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it."""
+        assert ctx.environments
+        return [("create_project", project_request(ctx.config, ctx.names, ctx.environments))]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         assert ctx.environments
         name = ctx.names.build_project
@@ -80,7 +86,7 @@ class Project:
     def apply(self, ctx: Context, change: Change, write: Writer) -> None:
         assert ctx.environments
         codebuild = write("codebuild")
-        request = project_request(ctx.config, ctx.names, ctx.environments)
+        request = self.requests(ctx)[0][1]
         if change.action == "create":
             try:
                 # A role created seconds ago is not yet usable by CodeBuild: retried.

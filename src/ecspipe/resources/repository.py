@@ -20,6 +20,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     at_once,
     canonical,
@@ -96,6 +97,23 @@ class Repository:
     kind = KIND
     needs: tuple[str, ...] = ()
 
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it."""
+        name = ctx.names.ecr_repository
+        return [
+            ("create_repository", {
+                "repositoryName": name,
+                "imageTagMutability": "IMMUTABLE",
+                "imageScanningConfiguration": {"scanOnPush": True},
+                "encryptionConfiguration": {"encryptionType": "AES256"},
+                "tags": tag_list(ctx.names.tags),
+            }),
+            ("put_lifecycle_policy", {
+                "repositoryName": name,
+                "lifecyclePolicyText": json.dumps(ecr_lifecycle(ctx.config.image.keep)),
+            }),
+        ]
+
     def plan(self, ctx: Context, read: Reader) -> Change:
         name = ctx.names.ecr_repository
         current = _read(ctx, read)
@@ -125,16 +143,11 @@ class Repository:
     def apply(self, ctx: Context, change: Change, write: Writer) -> None:
         ecr = write("ecr")
         name = ctx.names.ecr_repository
-        lifecycle = json.dumps(ecr_lifecycle(ctx.config.image.keep))
+        (_, create), (_, put_lifecycle) = self.requests(ctx)
+        lifecycle = put_lifecycle["lifecyclePolicyText"]
         if change.action == "create":
             try:
-                ecr.create_repository(
-                    repositoryName=name,
-                    imageTagMutability="IMMUTABLE",
-                    imageScanningConfiguration={"scanOnPush": True},
-                    encryptionConfiguration={"encryptionType": "AES256"},
-                    tags=tag_list(ctx.names.tags),
-                )
+                ecr.create_repository(**create)
             except Exception as exc:
                 if not is_error(exc, "RepositoryAlreadyExistsException"):
                     raise
@@ -144,7 +157,7 @@ class Repository:
                     resourceArn=ctx.names.ecr_repository_arn).get("tags"))
                 if not ctx.names.owns(tags):
                     return
-            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=lifecycle)
+            ecr.put_lifecycle_policy(**put_lifecycle)
             return
         if change.action != "update":
             return

@@ -22,6 +22,7 @@ from ecspipe.resources.base import (
     Change,
     Context,
     Reader,
+    Request,
     Writer,
     at_once,
     canonical_policy,
@@ -75,6 +76,26 @@ class Role:
         return policies.pipeline_policy(
             ctx.names, ctx.environments, ctx.outputs.connection_arn_planned() or PENDING
         )
+
+    def requests(self, ctx: Context) -> list[Request]:
+        """What creates it, as `apply` sends it: the role, then its inline policy."""
+        name = self.role_name(ctx)
+        return [
+            ("create_role", {
+                "RoleName": name,
+                "Path": ctx.names.role_path,
+                "AssumeRolePolicyDocument": json.dumps(self.trust(ctx)),
+                "Description": f"ecspipe: {self.service} service role of pipeline "
+                f"{ctx.names.pipeline}",
+                "Tags": tag_list(ctx.names.tags),
+            }),
+            self._put_policy(ctx),
+        ]
+
+    def _put_policy(self, ctx: Context) -> Request:
+        return ("put_role_policy", {"RoleName": self.role_name(ctx),
+                                    "PolicyName": self.policy_name(ctx),
+                                    "PolicyDocument": json.dumps(self.policy(ctx))})
 
     # ---- plan / apply -------------------------------------------------------------
     def _read(self, ctx: Context, read: Reader, with_policy: bool = True) -> dict | None:
@@ -144,15 +165,7 @@ class Role:
         call = ctx.retry.call
         if change.action == "create":
             try:
-                call(
-                    iam.create_role,
-                    RoleName=name,
-                    Path=ctx.names.role_path,
-                    AssumeRolePolicyDocument=json.dumps(self.trust(ctx)),
-                    Description=f"ecspipe: {self.service} service role of pipeline "
-                    f"{ctx.names.pipeline}",
-                    Tags=tag_list(ctx.names.tags),
-                )
+                call(iam.create_role, **self.requests(ctx)[0][1])
             except Exception as exc:
                 if not is_error(exc, "EntityAlreadyExists"):
                     raise
@@ -178,8 +191,7 @@ class Role:
             if "connection" in self.policy_needs and not ctx.outputs.connection_arn:
                 raise UserError(f"the {self.kind}'s policy names the connection, which was "
                                 "not made (see its error); run `ecspipe up` again")
-            call(iam.put_role_policy, RoleName=name, PolicyName=self.policy_name(ctx),
-                 PolicyDocument=json.dumps(self.policy(ctx)))
+            call(iam.put_role_policy, **self._put_policy(ctx)[1])
 
         at_once(
             ctx,
