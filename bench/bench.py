@@ -251,7 +251,7 @@ class Bench:
         cold = self.measurement("cold", "up, empty account (cold)", "ecspipe up",
                                 "reset")
         noop = self.measurement("noop", "up, nothing to change (no-op)", "ecspipe up",
-                                "reset, cold up (the timed one)")
+                                "reset, cold up (the timed one), up --wait-connection")
         first = self.measurement("first", "up, cold, first run on a machine (empty cache)",
                                  "ecspipe up", "reset, ECSPIPE_CACHE_DIR a new empty dir")
         plan = self.measurement("plan", "plan (nothing to change)", "ecspipe plan",
@@ -273,6 +273,9 @@ class Bench:
             progress(f"sample {i + 1}/{runs}")
             self.sandbox.reset()
             self.timed(cold, self.ecspipe_cmd("up", *config))
+            # The cold up leaves the connection PENDING, so the next up re-saves the
+            # pipeline once for its webhook (issue 10): that one is setup, not a no-op.
+            self.up(CONFIG, "--wait-connection")
             self.timed(noop, self.ecspipe_cmd("up", *config))
 
             if i < base_runs:
