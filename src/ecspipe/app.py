@@ -136,9 +136,14 @@ class App:
             # the planning modules are imported while those requests are in flight.
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            from ecspipe import gates
+
+            with ThreadPoolExecutor(max_workers=3) as pool:
                 account_check = pool.submit(check_account, self.config, self.aws)
                 pool.submit(importlib.import_module, "ecspipe.plan")
+                # The alarms the gates watch (CloudWatch), read with the services.
+                alarm_check = pool.submit(gates.check_alarms, self.config, self.aws) \
+                    if gates.has_alarms(self.config) else None
                 try:
                     environments = read_environments(self.config, self.aws)
                 except Exception:
@@ -149,6 +154,9 @@ class App:
                 account = account_check.result()
             check_placement(self.config, account)
             check_references(self.config, account)
+            kinds = alarm_check.result() if alarm_check else {}
+            environments = [replace(e, composite_alarms=gates.composite_alarms(e.target, kinds))
+                            for e in environments]
         elif check_caller:
             account = check_account(self.config, self.aws)
         else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ecspipe.aws import is_error
 from ecspipe.documents.pipeline import pipeline_declaration
+from ecspipe.gates import plan_notes
 from ecspipe.names import WEBHOOK_PENDING, WEBHOOK_TAG, tag_dict, tag_list
 from ecspipe.resources.base import (
     PENDING,
@@ -87,6 +88,7 @@ class Pipeline:
             if gated:
                 notes.append(f"it waits at the approval before {gated[0]} (ecspipe approve "
                              f"--env {gated[0]}); a newer execution waits behind it")
+            notes.extend(plan_notes(ctx.config.targets, created=True, fields=[]))
             return Change(KIND, name, "create", notes=notes)
         notes = ownership(ctx, KIND, name, current["tags"])
         desired = _managed(self.declaration(ctx))
@@ -102,6 +104,8 @@ class Pipeline:
         if WEBHOOK_TAG in current["tags"] and WEBHOOK_TAG not in desired["tags"]:
             # project_onto ignores tags we do not set; this one is ours to remove.
             fields.append(FieldChange(f"tags.{WEBHOOK_TAG}", current["tags"][WEBHOOK_TAG], None))
+        if any(not f.path.startswith("tags") for f in fields):
+            notes.extend(plan_notes(ctx.config.targets, created=False, fields=fields))
         change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
         change.current = {**current, "resave": resave}
         return change
