@@ -97,7 +97,7 @@ def plan_notes(targets: Sequence[Target], created: bool, fields: Sequence[Any]) 
                          "rolls the stage back")
         if gates.window:
             notes.append(where + describe_window(*gates.window))
-    if not created and any(f.path.endswith(".onFailure") or ".onFailure." in f.path
+    if not created and any(f.path.endswith(".onFailure") and f.before is None and f.after
                            for f in fields):
         notes.append(ON_FAILURE_UPDATE_NOTE)
     notes.append(VERSION_NOTE)

@@ -578,3 +578,38 @@ def outcome(result: Any) -> None:
         out("  last lines of the build log:")
         for line in result.log_tail:
             out(f"    {line}")
+
+
+# ---- rollback --------------------------------------------------------------------
+
+
+def rollback_plan(plan: Any) -> None:
+    """`rollback`: what the environment runs now and what it returns to."""
+    where = plan.env or "the service"
+    running, to = plan.running, plan.to
+    out(f"rollback of {where} (stage {plan.stage})", style="bold")
+    origin = (f"execution {running['execution_id'][:8]}" if running.get("execution_id") else
+              "no execution of this pipeline version")
+    out(f"  runs now     commit {(running.get('commit') or '-')[:7]}  ({origin}, deployed "
+        f"{_when(running.get('deployed_at'))})  {_first_line(running.get('message'))}")
+    out(f"               {running.get('image') or '-'}")
+    out(f"  returns to   commit {(to.get('commit') or '-')[:7]}  (execution {to['id'][:8]}, "
+        f"deployed {_when(to.get('finished_at'))})  {_first_line(to.get('message'))}")
+    out(f"               {to.get('image') or 'its image (the build tagged it -' + (to.get('commit') or '')[:7] + ')'}")
+
+
+def rolled_back(result: Any, plan: Any) -> None:
+    where = plan.env or "the service"
+    if result.succeeded:
+        svc = result.service or {}
+        out(f"rolled back: {where} runs {svc.get('image')} (commit "
+            f"{(plan.to.get('commit') or '-')[:7]}, rollout {svc.get('rollout_state')}); "
+            f"rollback execution {result.execution_id}", style="bold green")
+        return
+    out(f"rollback failed: execution {result.execution_id} (pipeline: {result.status}): "
+        f"{result.reason}", style="bold red")
+    if result.failed_action:
+        fa = result.failed_action
+        out(f"  failed action: {fa['stage']}/{fa['action']}")
+        if fa.get("error"):
+            out(f"  error: {fa['error']}")

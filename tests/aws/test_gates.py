@@ -89,14 +89,20 @@ def test_a_missing_alarm_is_exit_2_naming_it_and_its_environment_before_any_writ
 def test_on_failure_fail_keeps_the_pipeline_of_before_and_the_default_updates_it_once(
         seeded, ecspipe, write_config):
     fail = write_config(("  container: web              #",
-                         "  on_failure: fail\n  container: web              #"))
+                         "  on_failure: fail\n  container: web              #"), name="fail.yaml")
     assert ecspipe("up", "-c", fail, "--wait-connection", "--timeout", "60").code == 0
     deploy = boto3.client("codepipeline").get_pipeline(name="demo-app")["pipeline"]["stages"][2]
     assert "onFailure" not in deploy and "onSuccess" not in deploy
-    default = write_config()
+    default = write_config(name="default.yaml")
     plan = ecspipe("plan", "-c", default)
     assert plan.code == 0, plan
     assert "onFailure" in plan.out and "updated once" in plan.out
     assert ecspipe("up", "-c", default).code == 0
     again = ecspipe("plan", "-c", default)
     assert "no changes" in again.out, again
+    # And back: `fail` removes the onFailure it added.
+    back = ecspipe("up", "-c", fail)
+    assert back.code == 0 and "stages.Deploy.onFailure" in back.out, back
+    assert "updated once" not in back.out
+    deploy = boto3.client("codepipeline").get_pipeline(name="demo-app")["pipeline"]["stages"][2]
+    assert "onFailure" not in deploy

@@ -54,6 +54,20 @@ def _managed(declaration: dict) -> dict:
     return keyed(canonical({k: v for k, v in declaration.items() if k != "version"}))
 
 
+# A stage's condition members are ecspipe's (the gates): one the declaration leaves out
+# must not stay (`on_failure: fail` after `rollback` removes onFailure), so the desired
+# side names them, absent as None, and the diff sees one AWS still has.
+CONDITION_MEMBERS = ("beforeEntry", "onSuccess", "onFailure")
+
+
+def _desired(declaration: dict) -> dict:
+    desired = _managed(declaration)
+    for stage in (desired.get("stages") or {}).values():
+        for member in CONDITION_MEMBERS:
+            stage.setdefault(member, None)
+    return desired
+
+
 def _read(ctx: Context, read: Reader) -> dict | None:
     client = read("codepipeline")
     try:
@@ -91,7 +105,7 @@ class Pipeline:
             notes.extend(plan_notes(ctx.config.targets, created=True, fields=[]))
             return Change(KIND, name, "create", notes=notes)
         notes = ownership(ctx, KIND, name, current["tags"])
-        desired = _managed(self.declaration(ctx))
+        desired = _desired(self.declaration(ctx))
         now = _managed(current["pipeline"])
         saves = bool(diff(project_onto(now, desired), desired))
         resave = (current["tags"].get(WEBHOOK_TAG) == WEBHOOK_PENDING
