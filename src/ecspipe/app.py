@@ -51,6 +51,8 @@ class App:
     verbose: bool = False
     sleep: Callable[[float], None] = sleep_and_collect
     clock: Callable[[], float] = time.monotonic
+    # Wall-clock time (a deploy window opens at a time of day; tests inject the sandbox's).
+    wall: Callable[[], float] = time.time
     # Hooks registered on every boto3 client (tests count or fault requests with them).
     client_hooks: list[tuple[str, Callable]] = field(default_factory=list)
     # Timeouts and the per-operation deadline of AWS requests (aws.Limits; tests shorten them).

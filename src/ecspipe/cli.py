@@ -479,7 +479,7 @@ def release(app: App, output: str, commit: str | None, wait: bool, until: str | 
     follower = render.Follower(stderr=output == "json", approve_command=_approve_command(app))
     try:
         result = core.follow(ctx, execution_id, pipeline, timeout, app.sleep, app.clock,
-                             on_update=follower, until=target)
+                             on_update=follower, until=target, wall=app.wall)
     finally:
         follower.close()
     if output == "json":

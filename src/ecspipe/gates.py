@@ -25,6 +25,7 @@ is what the commands say about them. What AWS documents, and ecspipe relies on:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ecspipe.config import Config, Target
@@ -102,3 +103,150 @@ def plan_notes(targets: Sequence[Target], created: bool, fields: Sequence[Any]) 
         notes.append(ON_FAILURE_UPDATE_NOTE)
     notes.append(VERSION_NOTE)
     return notes
+
+
+# ---- reading the conditions (status, release --wait) ----------------------------------------
+
+CONDITION_KINDS = (("beforeEntry", "beforeEntryConditionState"),
+                   ("onSuccess", "onSuccessConditionState"),
+                   ("onFailure", "onFailureConditionState"))
+
+
+def declared_stages(pipeline: dict) -> dict[str, dict]:
+    return {s.get("name", ""): s for s in pipeline.get("stages", [])}
+
+
+def condition_views(stage_state: dict, declared: dict | None) -> list[dict]:
+    """A stage's conditions for `status` JSON: kind, result, state and each rule's state
+    (from the declaration and GetPipelineState's condition states)."""
+    out = []
+    for kind, key in CONDITION_KINDS:
+        member = (declared or {}).get(kind) or {}
+        state = stage_state.get(key) or {}
+        if not member and not state:
+            continue
+        condition = (member.get("conditions") or [{}])[0]
+        condition_state = (state.get("conditionStates") or [{}])[0]
+        rule_states = {r.get("ruleName"): r.get("latestExecution") or {}
+                       for r in condition_state.get("ruleStates") or []}
+        declared_rules = {r.get("name"): r for r in condition.get("rules") or []}
+        rules = [{"name": name,
+                  "provider": ((declared_rules.get(name) or {}).get("ruleTypeId") or {}).get(
+                      "provider"),
+                  "configuration": (declared_rules.get(name) or {}).get("configuration"),
+                  "status": (rule_states.get(name) or {}).get("status"),
+                  "summary": (rule_states.get(name) or {}).get("summary")}
+                 for name in [*declared_rules, *(n for n in rule_states
+                                                 if n not in declared_rules)]]
+        latest = state.get("latestExecution") or {}
+        out.append({"kind": kind, "result": member.get("result") or condition.get("result"),
+                    "status": latest.get("status"), "summary": latest.get("summary"),
+                    "rules": rules})
+    return out
+
+
+def _mine(stage: dict, execution_id: str) -> bool:
+    ids = [(stage.get("latestExecution") or {}).get("pipelineExecutionId"),
+           (stage.get("inboundExecution") or {}).get("pipelineExecutionId"),
+           *((e or {}).get("pipelineExecutionId") for e in stage.get("inboundExecutions") or [])]
+    return execution_id in ids
+
+
+def _rule_config(declared: dict, kind: str, provider: str) -> list[dict[str, str]]:
+    condition = ((declared.get(kind) or {}).get("conditions") or [{}])[0]
+    return [r.get("configuration") or {} for r in condition.get("rules") or []
+            if (r.get("ruleTypeId") or {}).get("provider") == provider]
+
+
+def waiting(state: dict, pipeline: dict, execution_id: str, actions: list[dict],
+            wall: float) -> dict | None:
+    """What a gate holds this execution at now: {"kind": "bake", "stage", "alarms",
+    "remaining_seconds"} while an onSuccess alarm condition watches its deploy, or
+    {"kind": "window", "stage", "cron", "timezone", "opens_at"} while it waits outside a
+    deploy window; None otherwise."""
+    from ecspipe import cron
+
+    declared = declared_stages(pipeline)
+    for stage in state.get("stageStates", []):
+        name = stage.get("stageName", "")
+        if not _mine(stage, execution_id):
+            continue
+        entry = (stage.get("beforeEntryConditionState") or {}).get("latestExecution") or {}
+        windows = _rule_config(declared.get(name) or {}, "beforeEntry", "DeploymentWindow")
+        if entry.get("status") == "InProgress" and windows:
+            expression, zone = windows[0].get("Cron", ""), windows[0].get("TimeZone")
+            opens = None
+            try:
+                is_open, edge = cron.window_state(cron.parse(expression), cron.zone(zone), wall)
+                opens = None if is_open or edge is None else edge.isoformat()
+            except cron.CronError:
+                pass
+            return {"kind": "window", "stage": name, "cron": expression, "timezone": zone,
+                    "opens_at": opens}
+        bake = (stage.get("onSuccessConditionState") or {}).get("latestExecution") or {}
+        alarms = _rule_config(declared.get(name) or {}, "onSuccess", "CloudWatchAlarm")
+        latest = stage.get("latestExecution") or {}
+        if bake.get("status") == "InProgress" and alarms and \
+                latest.get("pipelineExecutionId") == execution_id:
+            minutes = max(float(a.get("WaitTime") or 0) for a in alarms)
+            ended = [a["finished_at"] for a in actions
+                     if a["stage"] == name and a.get("finished_at") is not None]
+            remaining = None
+            if ended:
+                remaining = max(0.0, minutes * 60 - (wall - max(ended).timestamp()))
+            return {"kind": "bake", "stage": name,
+                    "alarms": [a.get("AlarmName", "") for a in alarms],
+                    "minutes": minutes, "remaining_seconds": remaining}
+    return None
+
+
+def stage_done(state: dict, stage_name: str, execution_id: str) -> bool:
+    """The stage's latest execution is this one and it succeeded (its bake, if any, too)."""
+    for stage in state.get("stageStates", []):
+        if stage.get("stageName") == stage_name:
+            latest = stage.get("latestExecution") or {}
+            return (latest.get("pipelineExecutionId") != execution_id
+                    or latest.get("status") == "Succeeded")
+    return True
+
+
+def rolls_back(pipeline: dict, stage_name: str, kind: str) -> bool:
+    """Does the stage declare a ROLLBACK result for `kind` (onFailure / onSuccess)?"""
+    member = declared_stages(pipeline).get(stage_name, {}).get(kind) or {}
+    if kind == "onFailure":
+        return member.get("result") == "ROLLBACK"
+    return any(c.get("result") == "ROLLBACK" for c in member.get("conditions") or [])
+
+
+def fired_alarm(pipeline: dict, stage_name: str, texts: Sequence[str | None]) -> str | None:
+    """Which of the stage's bake alarms the failure's texts name (statusSummary, the
+    condition's summaries)."""
+    alarms = [c.get("AlarmName", "") for c in _rule_config(
+        declared_stages(pipeline).get(stage_name, {}), "onSuccess", "CloudWatchAlarm")]
+    for text in texts:
+        for alarm in alarms:
+            if alarm and text and alarm in text:
+                return alarm
+    return None
+
+
+def rollback_after(summaries: list[dict], execution_id: str, started: Any) -> dict | None:
+    """The automated rollback CodePipeline started after `execution_id` failed: the newest
+    ROLLBACK execution triggered AutomatedRollback that started at or after it."""
+    for summary in summaries:
+        if summary.get("pipelineExecutionId") == execution_id:
+            return None
+        if (summary.get("executionType") == "ROLLBACK"
+                and (summary.get("trigger") or {}).get("triggerType") == "AutomatedRollback"
+                and (started is None or summary.get("startTime") is None
+                     or summary["startTime"] >= started)):
+            return summary
+    return None
+
+
+def when(epoch_iso: str | None) -> str:
+    if not epoch_iso:
+        return "never within five years (check the cron's year field)"
+    moment = datetime.fromisoformat(epoch_iso)
+    utc = moment.astimezone(UTC)
+    return f"{moment.isoformat(timespec='minutes')} ({utc.strftime('%Y-%m-%d %H:%M')} UTC)"

@@ -88,9 +88,12 @@ def test_rollback_yes_wait_returns_to_the_first_release_and_status_shows_it(
     assert "ecspipe release --commit" in again.err
     same = ecspipe("rollback", "-c", path, "--yes", "--to", "1111111")
     assert same.code == 2 and "already runs commit 1111111" in same.err, same
-    # What runs now came from the first release (by rollback): nothing older to return to.
-    nothing = ecspipe("rollback", "-c", path, "--yes")
-    assert nothing.code == 2 and "nothing to roll back to" in nothing.err, nothing
+    # What runs now came from the first release (by the rollback): the default target is
+    # older than that release (the execution CreatePipeline started), not the second.
+    older = ecspipe("rollback", "-c", path)
+    assert older.code == 2, older
+    assert "returns to   commit 1111111" not in older.out
+    assert "returns to   commit 2222222" not in older.out
     # Forward to the second release by its commit works (it succeeded in the stage).
     forward = ecspipe("rollback", "-c", path, "--yes", "--wait", "--to", "2222222", "-o", "json")
     assert forward.code == 0, forward
