@@ -545,7 +545,7 @@ def approve(app: App, output: str, env: str | None, reject: bool, comment: str |
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def rollback(app: App, output: str, env: str | None, to: str | None, wait: bool,
              timeout: float, yes: bool) -> None:
-    """Return an environment to an earlier execution (RollbackStage); --wait follows it."""
+    """Return an environment to an earlier execution's image."""
     from ecspipe import render
     from ecspipe import rollback as core
     from ecspipe.errors import UserError
