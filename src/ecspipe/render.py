@@ -641,7 +641,9 @@ def rollback_plan(plan: Any) -> None:
     out(f"               {running.get('image') or '-'}")
     out(f"  returns to   commit {(to.get('commit') or '-')[:7]}  (execution {to['id'][:8]}, "
         f"deployed {_when(to.get('finished_at'))})  {_first_line(to.get('message'))}")
-    out(f"               {to.get('image') or 'its image (the build tagged it -' + (to.get('commit') or '')[:7] + ')'}")
+    # The image comes from ECR (rollback.py); without it, say what its tag ends with.
+    image = to.get("image") or f"(an image tagged ...-{(to.get('commit') or '')[:7]})"
+    out(f"               {image}")
 
 
 def rolled_back(result: Any, plan: Any) -> None:
