@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole ecspipe story against the local sandbox, as a newcomer would run it:
 # start the emulator, init (in a scratch checkout of the app), validate, plan,
-# up (twice), release --wait, status, down; then the same image promoted through
+# up (twice), release --wait (twice), rollback --yes --wait, status, down; then the same image promoted through
 # staging, an approval and production (config.environments.example.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +52,10 @@ step "ecspipe up -c $CONFIG   # again: nothing to change"
 "$BIN/ecspipe" up -c $CONFIG
 step ecspipe release -c $CONFIG --wait
 "$BIN/ecspipe" release -c $CONFIG --wait --timeout 120
+step "ecspipe release -c $CONFIG --wait   # a second release (the next push)"
+"$BIN/ecspipe" release -c $CONFIG --wait --timeout 120
+step "ecspipe rollback -c $CONFIG --yes --wait   # back to the first release's image"
+"$BIN/ecspipe" rollback -c $CONFIG --yes --wait --timeout 120
 step ecspipe status -c $CONFIG
 "$BIN/ecspipe" status -c $CONFIG
 step ecspipe down -c $CONFIG --yes

@@ -129,6 +129,7 @@ def ecspipe(capsys, calls, sleeps, clock):
         injected = {
             "sleep": fake_sleep,
             "clock": clock.now,
+            "wall": clock.now,
             "client_hooks": [("before-call.*.*", calls.hook)],
         }
         extra = dict(obj or {})

@@ -51,6 +51,8 @@ class App:
     verbose: bool = False
     sleep: Callable[[float], None] = sleep_and_collect
     clock: Callable[[], float] = time.monotonic
+    # Wall-clock time (a deploy window opens at a time of day; tests inject the sandbox's).
+    wall: Callable[[], float] = time.time
     # Hooks registered on every boto3 client (tests count or fault requests with them).
     client_hooks: list[tuple[str, Callable]] = field(default_factory=list)
     # Timeouts and the per-operation deadline of AWS requests (aws.Limits; tests shorten them).
@@ -140,9 +142,14 @@ class App:
             # waits (plan.start_reads; the plan answers its reads from them).
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            from ecspipe import gates
+
+            with ThreadPoolExecutor(max_workers=3) as pool:
                 services = pool.submit(read_environments, self.config, self.aws)
                 loaded = pool.submit(importlib.import_module, "ecspipe.plan")
+                # The alarms the gates watch (CloudWatch), read with the services.
+                alarm_check = pool.submit(gates.check_alarms, self.config, self.aws) \
+                    if gates.has_alarms(self.config) else None
                 # Wrong credentials or account, or an ARN of another account: said first
                 # (ECS answers such an ARN as a missing cluster).
                 account = check_account(self.config, self.aws)
@@ -154,9 +161,12 @@ class App:
                 try:
                     environments = services.result()
                     check_references(self.config, account)
+                    kinds = alarm_check.result() if alarm_check else {}
                 except BaseException:
                     reads.finish()  # no thread outlives a refused preflight
                     raise
+            environments = [replace(e, composite_alarms=gates.composite_alarms(e.target, kinds))
+                            for e in environments]
         elif check_caller:
             account = check_account(self.config, self.aws)
         else:

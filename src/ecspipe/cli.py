@@ -479,7 +479,7 @@ def release(app: App, output: str, commit: str | None, wait: bool, until: str | 
     follower = render.Follower(stderr=output == "json", approve_command=_approve_command(app))
     try:
         result = core.follow(ctx, execution_id, pipeline, timeout, app.sleep, app.clock,
-                             on_update=follower, until=target)
+                             on_update=follower, until=target, wall=app.wall)
     finally:
         follower.close()
     if output == "json":
@@ -528,6 +528,61 @@ def approve(app: App, output: str, env: str | None, reject: bool, comment: str |
         render.emit_json({**result, "pending": pending.to_json()})
     else:
         render.answered(result)
+
+
+@cli.command()
+@common_options
+@output_option
+@click.option("--env", "env", default=None, metavar="NAME", shell_complete=complete_environments,
+              help="The environment to roll back (needed when there are several).")
+@click.option("--to", "to", default=None, metavar="EXECUTION_ID|COMMIT",
+              help="Return to this execution (id or commit, a unique prefix); default: the "
+              "newest earlier one that succeeded with another image.")
+@click.option("--wait", is_flag=True, help="Follow the rollback and verify the service runs "
+              "the target's image.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds to wait with --wait.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def rollback(app: App, output: str, env: str | None, to: str | None, wait: bool,
+             timeout: float, yes: bool) -> None:
+    """Return an environment to an earlier execution's image."""
+    from ecspipe import render
+    from ecspipe import rollback as core
+    from ecspipe.errors import UserError
+    from ecspipe.release import raise_for
+
+    ctx = app.context(preflight=False, check_caller=False)
+    plan = core.prepare(ctx, env, to, check_account=app.check_account)
+    if output == "text":
+        render.rollback_plan(plan)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError("refusing to roll back without confirmation (no terminal)",
+                            hint="pass --yes to confirm non-interactively")
+        question = (f"Roll {plan.env or 'the service'} back to execution {plan.to['id'][:8]} "
+                    f"(commit {(plan.to.get('commit') or '-')[:7]})?")
+        if not click.confirm(question, default=False, err=True):
+            render.err("nothing rolled back", style="yellow")
+            return
+    execution_id = core.start(ctx, plan)
+    if output == "text":
+        render.out(f"started rollback execution {execution_id}", style="bold")
+        render.out(f"  {ctx.names.pipeline_console_url}", style="dim")
+    if not wait:
+        if output == "json":
+            render.emit_json({"execution_id": execution_id, **plan.to_json()})
+        return
+    follower = render.Follower(stderr=output == "json", approve_command=_approve_command(app))
+    try:
+        result = core.follow(ctx, plan, execution_id, timeout, app.sleep, app.clock,
+                             on_update=follower)
+    finally:
+        follower.close()
+    if output == "json":
+        render.emit_json({**result.to_json(), **plan.to_json()})
+    else:
+        render.rolled_back(result, plan)
+    raise_for(result)
 
 
 def _confirm_deletion(yes: bool) -> bool:

@@ -42,6 +42,9 @@ class EnvironmentFacts:
 
     target: Target
     service: ServiceFacts
+    # Those of the target's alarms that are composite alarms (preflight reads them):
+    # DescribeAlarms answers for composite alarms only to a permission scoped to `*`.
+    composite_alarms: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str | None:

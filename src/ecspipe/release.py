@@ -22,11 +22,13 @@ their task definitions. The poll interval starts at 3 s and backs off to 15 s
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ecspipe import gates
 from ecspipe.config import Target
 from ecspipe.errors import RunFailed, UserError
 from ecspipe.resources.base import Context
@@ -116,6 +118,8 @@ class Snapshot:
     held_by: dict | None = None
     # Environments deployed by this execution and verified so far, in order.
     verified: list[str] = field(default_factory=list)
+    # A gate holding it: a bake watching alarms, or a closed deploy window (gates.waiting).
+    gate: dict | None = None
     state: dict = field(default_factory=dict, repr=False)
 
 
@@ -130,6 +134,8 @@ class Outcome:
     service: dict | None = None
     reason: str | None = None
     environments: list[dict] = field(default_factory=list)
+    # The rollback CodePipeline ran after this execution failed (rolledback.py), if any.
+    rollback: dict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -142,6 +148,7 @@ class Outcome:
             "service": self.service,
             "reason": self.reason,
             "environments": self.environments,
+            "rollback": self.rollback,
         }
 
 
@@ -163,6 +170,8 @@ def _actions(details: list[dict]) -> list[dict]:
             "summary": result.get("externalExecutionSummary"),
             "updated_by": d.get("updatedBy"),
             "external_id": result.get("externalExecutionId"),
+            "finished_at": updated if d.get("status") == "Succeeded" and
+            isinstance(updated, datetime) else None,
         })
     return actions
 
@@ -170,9 +179,12 @@ def _actions(details: list[dict]) -> list[dict]:
 class Watch:
     """Reads one execution and the services it deployed, one refresh at a time."""
 
-    def __init__(self, ctx: Context, execution_id: str, pipeline: dict) -> None:
+    def __init__(self, ctx: Context, execution_id: str, pipeline: dict,
+                 wall: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
         self.execution_id = execution_id
+        self.pipeline = pipeline
+        self.wall = wall
         self.layout = [(stage["name"], action["name"]) for stage in pipeline.get("stages", [])
                        for action in stage.get("actions", [])]
         self.targets = ctx.config.targets
@@ -227,6 +239,8 @@ class Watch:
                              None)
         if snap.status == "InProgress" and not any(a["status"] == "InProgress" for a in actions):
             snap.held_by = self._held_by(state)
+            snap.gate = gates.waiting(state, self.pipeline, self.execution_id, actions,
+                                      self.wall())
         return snap, states
 
     def _held_by(self, state: dict) -> dict | None:
@@ -287,12 +301,15 @@ def follow(
     clock: Callable[[], float],
     on_update: Callable[[Snapshot], None] | None = None,
     until: Target | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> Outcome:
     """Poll until the execution ends and every environment it deployed runs its image
-    (or until `until` is deployed and verified, or `timeout`)."""
+    (or until `until` is deployed and verified, or `timeout`). A stage CodePipeline
+    rolled back (a failed action, or an alarm during the bake) is followed to the end
+    of the rollback, and said: which alarm or action, and what the service runs then."""
     started = clock()
     deadline = started + timeout
-    watch = Watch(ctx, execution_id, pipeline)
+    watch = Watch(ctx, execution_id, pipeline, wall)
     backoff = Backoff(execution_id)
     snap: Snapshot | None = None
     seen: tuple = ()
@@ -307,7 +324,8 @@ def follow(
                          if t.label in watch.verified]
         if on_update:
             on_update(snap)
-        if until is not None and until.label in watch.verified:
+        if until is not None and until.label in watch.verified and gates.stage_done(
+                snap.state, ctx.names.deploy_stage(until.name), execution_id):
             nxt = "" if snap.status in TERMINAL else "; the execution goes on"
             return _ended(watch, snap, True, f"{until.name} is deployed and verified{nxt}",
                           watch.verified[until.label])
@@ -327,7 +345,12 @@ def follow(
         sleep(max(0.0, min(wait, deadline - clock())))
 
     if snap.status != "Succeeded":
-        return _failed(ctx, watch, snap)
+        failed = _failed(ctx, watch, snap)
+        from ecspipe.rolledback import explain
+
+        return explain(ctx, watch, snap, failed, lambda rollback_id, target: follow(
+            ctx, rollback_id, pipeline, max(1.0, deadline - clock()), sleep, clock,
+            until=target, wall=wall))
     missing = [t.label for t in watch.targets if t.label not in watch.verified]
     if missing:  # a deploy stage the pipeline skipped, say: nothing to vouch for
         return _ended(watch, snap, False, f"the pipeline succeeded, but {', '.join(missing)} "

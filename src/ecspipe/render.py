@@ -274,8 +274,11 @@ def status(data: dict) -> None:
         commit = (e["commit"] or "")[:7] or "-"
         # The first line by "\n" only: a \r or another control in it is shown, escaped.
         message = (e["message"] or "").replace("\r\n", "\n").split("\n")[0][:50]
+        # A rollback execution says which execution it returned to.
+        kind = f"  rollback of {e['rollback_of'][:8]}" if e.get("rollback_of") else \
+            ("  rollback" if e.get("execution_type") == "ROLLBACK" else "")
         out(f"  {e['id'][:8]}  {e['status']:<11} {commit:<8} {_duration(e['duration_seconds']):>7}"
-            f"  {_when(e['started_at'])}  {e['trigger'] or ''}  {message}",
+            f"  {_when(e['started_at'])}  {e['trigger'] or ''}{kind}  {message}",
             style=STATUS_STYLE.get(e["status"]))
     out("")
     out("stages", style="bold")
@@ -290,6 +293,13 @@ def status(data: dict) -> None:
         for action in stage["actions"]:
             if action["error"]:
                 out(f"    {action['name']}: {action['error']}", style="red")
+        for line in _condition_lines(stage.get("conditions") or []):
+            out(f"    {line}", style="dim")
+    if not s["latest_success_commit"] and any(
+            c["kind"] == "onFailure" and c["result"] == "ROLLBACK"
+            for stage in data["stages"] for c in stage.get("conditions") or []):
+        out("  no execution has succeeded yet: a failed deploy has nothing to roll back to "
+            "(it simply fails)", style="dim")
     out("")
     if data.get("notifications"):
         notifications(data["notifications"])
@@ -307,6 +317,26 @@ def status(data: dict) -> None:
             style="green" if s["matches_latest_success"] else "yellow")
     else:
         out("  no successful execution yet", style="dim")
+
+
+CONDITION_WORDS = {"beforeEntry": "entry", "onSuccess": "bake", "onFailure": "on failure"}
+
+
+def _condition_lines(conditions: list[dict]) -> list[str]:
+    """A stage's conditions in `status`: what each does, its state, what its rules say."""
+    lines = []
+    for c in conditions:
+        rules = c.get("rules") or []
+        if c["kind"] == "onFailure" and not rules:
+            lines.append(f"on failure: {(c.get('result') or '-').lower()}")
+            continue
+        what = ", ".join(
+            (r.get("configuration") or {}).get("AlarmName")
+            or (r.get("configuration") or {}).get("Cron") or r["name"] for r in rules)
+        lines.append(f"{CONDITION_WORDS.get(c['kind'], c['kind'])} ({what}; then "
+                     f"{(c.get('result') or '-').lower()}): {c.get('status') or 'not run'}"
+                     + (f" - {c['summary']}" if c.get("summary") else ""))
+    return lines
 
 
 def age(iso: str | None, now: Any = None) -> float | None:
@@ -449,6 +479,22 @@ class Follower:
         if env:
             notices.append((("approval", env), f"waiting for approval to deploy to {env}: "
                             f"{self.approve_command(env)} (or --reject)"))
+        gate = getattr(snap, "gate", None)
+        if gate and gate["kind"] == "bake":
+            left = gate.get("remaining_seconds")
+            minutes = None if left is None else int((left + 59) // 60)
+            notices.append((("bake", gate["stage"], str(minutes)),
+                            f"baking {gate['stage']}: watching {', '.join(gate['alarms'])}"
+                            + (f", {minutes} min left" if minutes is not None else
+                               f" for {gate['minutes']:g} min")
+                            + " (an alarm in ALARM rolls the stage back)"))
+        if gate and gate["kind"] == "window":
+            from ecspipe.gates import when
+
+            notices.append((("window", gate["stage"]),
+                            f"outside the deploy window of {gate['stage']} ({gate['cron']}, "
+                            f"{gate.get('timezone') or 'UTC'}): the execution waits there "
+                            f"until it opens at {when(gate.get('opens_at'))}"))
         held = getattr(snap, "held_by", None)
         # Waiting for a stage another execution is in is ordinary; it is said only when
         # that one waits for a person.
@@ -578,3 +624,40 @@ def outcome(result: Any) -> None:
         out("  last lines of the build log:")
         for line in result.log_tail:
             out(f"    {line}")
+
+
+# ---- rollback --------------------------------------------------------------------
+
+
+def rollback_plan(plan: Any) -> None:
+    """`rollback`: what the environment runs now and what it returns to."""
+    where = plan.env or "the service"
+    running, to = plan.running, plan.to
+    out(f"rollback of {where} (stage {plan.stage})", style="bold")
+    origin = (f"execution {running['execution_id'][:8]}" if running.get("execution_id") else
+              "no execution of this pipeline version")
+    out(f"  runs now     commit {(running.get('commit') or '-')[:7]}  ({origin}, deployed "
+        f"{_when(running.get('deployed_at'))})  {_first_line(running.get('message'))}")
+    out(f"               {running.get('image') or '-'}")
+    out(f"  returns to   commit {(to.get('commit') or '-')[:7]}  (execution {to['id'][:8]}, "
+        f"deployed {_when(to.get('finished_at'))})  {_first_line(to.get('message'))}")
+    # The image comes from ECR (rollback.py); without it, say what its tag ends with.
+    image = to.get("image") or f"(an image tagged ...-{(to.get('commit') or '')[:7]})"
+    out(f"               {image}")
+
+
+def rolled_back(result: Any, plan: Any) -> None:
+    where = plan.env or "the service"
+    if result.succeeded:
+        svc = result.service or {}
+        out(f"rolled back: {where} runs {svc.get('image')} (commit "
+            f"{(plan.to.get('commit') or '-')[:7]}, rollout {svc.get('rollout_state')}); "
+            f"rollback execution {result.execution_id}", style="bold green")
+        return
+    out(f"rollback failed: execution {result.execution_id} (pipeline: {result.status}): "
+        f"{result.reason}", style="bold red")
+    if result.failed_action:
+        fa = result.failed_action
+        out(f"  failed action: {fa['stage']}/{fa['action']}")
+        if fa.get("error"):
+            out(f"  error: {fa['error']}")

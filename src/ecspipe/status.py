@@ -158,6 +158,8 @@ def execution_view(s: dict) -> dict:
             if isinstance(started, datetime) and isinstance(updated, datetime) else None
         ),
         "summary": s.get("statusSummary"),
+        "execution_type": s.get("executionType") or "STANDARD",
+        "rollback_of": (s.get("rollbackMetadata") or {}).get("rollbackTargetPipelineExecutionId"),
     }
 
 
@@ -183,7 +185,11 @@ def built(ctx: Context) -> list[dict]:
     return [execution_view(s) for s in execution_summaries(ctx, HISTORY, succeeded_in="Build")]
 
 
-def stage_views(state: dict) -> list[dict]:
+def stage_views(state: dict, pipeline: dict | None = None) -> list[dict]:
+    """Each stage's latest run and actions; with the declaration, its conditions too."""
+    from ecspipe.gates import condition_views, declared_stages
+
+    declared = declared_stages(pipeline or {})
     out = []
     for stage in state.get("stageStates", []):
         actions = []
@@ -201,7 +207,9 @@ def stage_views(state: dict) -> list[dict]:
             "name": stage["stageName"],
             "status": latest.get("status"),
             "execution_id": latest.get("pipelineExecutionId"),
+            "type": latest.get("type") or "STANDARD",
             "actions": actions,
+            "conditions": condition_views(stage, declared.get(stage["stageName"])),
         })
     return out
 
@@ -513,7 +521,7 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
             "action_url": ctx.names.connections_console_url if status == "PENDING" else None,
         },
         "executions": runs,
-        "stages": stage_views(state),
+        "stages": stage_views(state, pipeline),
         # The last environment's service (the only one of a `service:` config).
         "service": {
             **last.to_json(),

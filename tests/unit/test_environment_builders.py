@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sample_facts import ACCOUNT, EXECUTION_ROLE, environments, seed_environments
 
-from ecspipe.config import load_config, parse_config
+from ecspipe.config import Gates, load_config, parse_config
 from ecspipe.documents import policies
 from ecspipe.documents.pipeline import approval_text, pipeline_declaration
 from ecspipe.documents.project import project_request
@@ -61,14 +62,23 @@ def _names(count: int = 0) -> Names:
     return names
 
 
-def _declaration(count: int) -> dict:
+def _declaration(count: int, gates: Gates | None = None) -> dict:
     config = load_config(EXAMPLE)
     envs = environments(count) if count else seed_environments()
+    if gates is not None:
+        envs = tuple(replace(e, target=replace(e.target, gates=gates)) for e in envs)
     return pipeline_declaration(config, _names(count), envs, CONNECTION)
 
 
-def test_a_single_service_config_makes_exactly_the_declaration_of_before_environments() -> None:
-    assert json.dumps(_declaration(0)) == SINGLE_SERVICE_DECLARATION
+def test_a_single_service_config_with_on_failure_fail_makes_exactly_the_declaration_of_before(
+) -> None:
+    assert json.dumps(_declaration(0, Gates(on_failure="fail"))) == SINGLE_SERVICE_DECLARATION
+
+
+def test_by_default_the_single_deploy_stage_gains_only_on_failure_rollback() -> None:
+    before = json.loads(SINGLE_SERVICE_DECLARATION)
+    before["stages"][2]["onFailure"] = {"result": "ROLLBACK"}
+    assert json.dumps(_declaration(0)) == json.dumps(before)
 
 
 @pytest.mark.parametrize("count", [1, 2, 5])

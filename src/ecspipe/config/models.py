@@ -41,11 +41,15 @@ from ecspipe.config.rules import (
     _NAME_RE,
     _SERVICE_ARN_RE,
     _TOPIC_ARN_RE,
+    BAKE_MINUTES_MAX,
+    DEFAULT_BAKE_MINUTES,
+    MAX_ALARMS,
     MAX_EMAILS,
     MAX_ENVIRONMENTS,
     MAX_USER_TAGS,
     _arn_parts,
     _check_account_id,
+    _check_alarm_name,
     _check_branch,
     _check_build_image,
     _check_cluster,
@@ -65,6 +69,8 @@ from ecspipe.config.rules import (
     _check_tag_value,
     _check_test_command,
     _check_topic_arn,
+    _check_window_cron,
+    _check_window_zone,
     _err,
     _type_word,
     arn_partition_problem,
@@ -490,10 +496,102 @@ EnvironmentName = Annotated[
 ]
 
 
+class DeployWindow(_Model):
+    """When the deploy stage may be entered (CodePipeline's DeploymentWindow rule)."""
+
+    cron: Annotated[
+        str,
+        AfterValidator(_check_window_cron),
+        Field(description="AWS's DeploymentWindow cron: 6 fields and an optional year, "
+              "seconds first (`0 0 9-16 ? * MON-FRI *`: 09:00-16:59 on weekdays); the "
+              "minutes it matches are the window."),
+    ]
+    timezone: (
+        Annotated[
+            str,
+            AfterValidator(_check_window_zone),
+            Field(description="Region/City (Europe/Berlin) or UTC with an offset "
+                  "(UTC+05:30); default UTC. Abbreviations such as CST are ambiguous and "
+                  "refused."),
+        ]
+        | None
+    ) = None
+
+
+AlarmName = Annotated[str, AfterValidator(_check_alarm_name)]
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What guards one deploy stage, resolved (documents.conditions builds it)."""
+
+    on_failure: str = "rollback"  # rollback | fail
+    alarms: tuple[str, ...] = ()
+    bake_minutes: int | None = None  # set exactly when there are alarms
+    window: tuple[str, str | None] | None = None  # (cron, timezone)
+
+
 class _Gates(_Model):
-    """What guards an environment's deploy stage. Empty for now: issue 13's rollback,
-    alarms, bake time and deploy windows are added here (an environment inherits them;
-    the single form gets them under `service:`)."""
+    """What guards an environment's deploy stage: automatic rollback, an alarm-watched
+    bake, a deploy window. An environment has them; the single form under `service:`."""
+
+    on_failure: Annotated[
+        Literal["rollback", "fail"],
+        Field(description="What a failed deploy stage does: rollback (to the last execution "
+              "that succeeded in it; the default) or fail (stay failed)."),
+    ] = "rollback"
+    alarms: (
+        Annotated[
+            list[AlarmName],
+            Field(min_length=1, max_length=MAX_ALARMS,
+                  description="CloudWatch alarms (1-5, existing) watched for bake_minutes "
+                  "after the deploy; one in ALARM rolls the stage back."),
+        ]
+        | None
+    ) = None
+    bake_minutes: (
+        Annotated[
+            int,
+            Field(ge=1, le=BAKE_MINUTES_MAX,
+                  description=f"How long the alarms are watched after the deploy (default "
+                  f"{DEFAULT_BAKE_MINUTES} with alarms)."),
+        ]
+        | None
+    ) = None
+    deploy_window: Annotated[
+        DeployWindow | None,
+        Field(description="Enter the deploy stage only inside this window; outside it, an "
+              "execution waits at the stage until the window opens."),
+    ] = None
+
+    @field_validator("alarms")
+    @classmethod
+    def _unique_alarms(cls, value: list[str] | None) -> list[str] | None:
+        for index, name in enumerate(value or []):
+            if name in (value or [])[:index]:
+                raise _err(f"alarm {name!r} is listed twice", at=str(index), got=name)
+        return value
+
+    @model_validator(mode="after")
+    def _bake_needs_alarms(self) -> _Gates:
+        if self.bake_minutes is not None and not self.alarms:
+            raise _err("needs `alarms:`: without them nothing would be watched during "
+                       "the bake", at="bake_minutes", got=self.bake_minutes)
+        return self
+
+    @property
+    def gates(self) -> Gates:
+        window = self.deploy_window
+        return Gates(
+            on_failure=self.on_failure,
+            alarms=tuple(self.alarms or ()),
+            bake_minutes=(self.bake_minutes or DEFAULT_BAKE_MINUTES) if self.alarms else None,
+            window=(window.cron, window.timezone) if window else None,
+        )
+
+
+class SingleService(Service, _Gates):
+    """`service:` of the single form: the ECS service, and the gates of its deploy stage."""
 
 
 class Environment(_Gates):
@@ -515,6 +613,7 @@ class Target:
     service: Service
     approval: bool = False
     index: int = 0
+    gates: Gates = Gates()
 
     @property
     def where(self) -> str:
@@ -531,6 +630,11 @@ class Target:
     @property
     def label(self) -> str:
         return self.name or "service"
+
+    @property
+    def gates_path(self) -> str:
+        """Where this environment's gates are in the config: `service` or `environments[1]`."""
+        return "service" if self.name is None else f"environments[{self.index}]"
 
 
 def _unique_environment_names(value: list[Environment]) -> list[Environment]:
@@ -663,7 +767,7 @@ class Config(_Model):
     region: Region
     account_id: AccountId | None = None
     source: Source
-    service: Annotated[Service | None, BeforeValidator(_service_given)] = None
+    service: Annotated[SingleService | None, BeforeValidator(_service_given)] = None
     environments: Annotated[
         EnvironmentList | None,
         BeforeValidator(_environments_alone),
@@ -723,8 +827,9 @@ class Config(_Model):
         """The environments deployed to, in order (one, unnamed, for `service:`)."""
         if self.environments is None:
             assert self.service is not None
-            return [Target(None, self.service)]
-        return [Target(e.name, e.service, e.approval, i) for i, e in enumerate(self.environments)]
+            return [Target(None, self.service, gates=self.service.gates)]
+        return [Target(e.name, e.service, e.approval, i, e.gates)
+                for i, e in enumerate(self.environments)]
 
     @model_validator(mode="after")
     def _default_image_repository(self) -> Config:

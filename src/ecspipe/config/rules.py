@@ -640,3 +640,47 @@ def _type_word(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return f"a {type(value).__name__}"
+
+
+# ---- stage gates (issue 13) -------------------------------------------------------------
+
+# A CloudWatch alarm name: 1-255 characters (AlarmName in the CloudWatch API model; the
+# console refuses control characters). One CloudWatchAlarm rule per alarm, and a stage
+# condition holds at most 5 rules (RuleDeclarationList in the CodePipeline API model).
+ALARM_NAME_MAX = 255
+MAX_ALARMS = 5
+BAKE_MINUTES_MAX = 1440  # a day; the rule's WaitTime is in minutes
+DEFAULT_BAKE_MINUTES = 10
+
+
+def _check_alarm_name(value: str) -> str:
+    if not 1 <= len(value) <= ALARM_NAME_MAX:
+        raise _err(f"an alarm name is 1-{ALARM_NAME_MAX} characters, not {len(value)}")
+    if any(not c.isprintable() for c in value):
+        raise _err("an alarm name must not contain control characters", hide_input=True)
+    if value != value.strip():
+        raise _err("an alarm name must not start or end with spaces (CloudWatch would not "
+                   "find it)")
+    return value
+
+
+def _check_window_cron(value: str) -> str:
+    """AWS's DeploymentWindow cron (6 fields and an optional year, seconds first)."""
+    from ecspipe.cron import CronError, parse
+
+    try:
+        parse(value)
+    except CronError as error:
+        raise _err(str(error)) from None
+    return value
+
+
+def _check_window_zone(value: str) -> str:
+    """A DeploymentWindow TimeZone: Region/City (IANA) or UTC[+-HH:MM]."""
+    from ecspipe.cron import CronError, zone
+
+    try:
+        zone(value)
+    except CronError as error:
+        raise _err(str(error)) from None
+    return value

@@ -21,6 +21,7 @@ from typing import Any
 
 from ecspipe.config import Config
 from ecspipe.config.rules import branch_pattern
+from ecspipe.documents.conditions import stage_conditions
 from ecspipe.facts import EnvironmentFacts
 from ecspipe.names import APPROVAL_ACTION, DEPLOY_ACTION, Names
 
@@ -60,6 +61,8 @@ def environment_stages(names: Names, environments: Sequence[EnvironmentFacts]) -
     no artifacts; no NotificationArn: the notification rule covers "approval needed".
     The ECS deploy action ("Amazon Elastic Container Service deploy action reference"):
     ClusterName, ServiceName and FileName, the environment's own image definitions.
+    A deploy stage carries its environment's gates (documents/conditions.py); with
+    `on_failure: fail` and no alarms or window it is exactly the stage of before them.
     """
     stages: list[dict[str, Any]] = []
     for env in environments:
@@ -67,6 +70,9 @@ def environment_stages(names: Names, environments: Sequence[EnvironmentFacts]) -
             stages.append({"name": names.approval_stage(env.name), "actions": [
                 _action(APPROVAL_ACTION, "Approval", "Manual", {"CustomData": approval_text(env)},
                         [], [])]})
+        gates = env.target.gates
+        conditions = stage_conditions(gates.on_failure, list(gates.alarms), gates.bake_minutes,
+                                      gates.window)
         stages.append({"name": names.deploy_stage(env.name), "actions": [_action(
             DEPLOY_ACTION,
             "Deploy",
@@ -78,7 +84,7 @@ def environment_stages(names: Names, environments: Sequence[EnvironmentFacts]) -
             },
             [BUILD_ARTIFACT],
             [],
-        )]})
+        )], **conditions})
     return stages
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
 from ecspipe.config.references import kms_grant, parameter_arn, secret_arn
+from ecspipe.documents.conditions import alarm_arns, alarm_statement
 from ecspipe.documents.project import ecr_build_image
 from ecspipe.facts import EnvironmentFacts
 from ecspipe.names import Names
@@ -294,7 +295,23 @@ def pipeline_policy(
                 "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             }
         )
+    statements.extend(_alarm_statements(names, environments))
     return {"Version": VERSION, "Statement": statements}
+
+
+def _alarm_statements(names: Names,
+                      environments: Sequence[EnvironmentFacts]) -> list[dict[str, Any]]:
+    """CloudWatchAlarm rules read their alarms with the pipeline role: DescribeAlarms on
+    exactly those alarms. "DescribeAlarms" (CloudWatch API Reference): "To use this
+    operation and return information about composite alarms, you must be signed on with
+    the cloudwatch:DescribeAlarms permission that is scoped to *", so a composite alarm
+    among them makes the resource `*` (the action reads, and only alarms)."""
+    alarms = sorted({a for e in environments for a in e.target.gates.alarms})
+    if not alarms:
+        return []
+    if any(e.composite_alarms for e in environments):
+        return [{**alarm_statement([]), "Resource": "*"}]
+    return [alarm_statement(alarm_arns(names.partition, names.region, names.account, alarms))]
 
 
 def bucket_policy(names: Names) -> dict[str, Any]:

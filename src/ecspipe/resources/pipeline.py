@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ecspipe.aws import is_error
 from ecspipe.documents.pipeline import pipeline_declaration
+from ecspipe.gates import plan_notes
 from ecspipe.names import WEBHOOK_PENDING, WEBHOOK_TAG, tag_dict, tag_list
 from ecspipe.resources.base import (
     PENDING,
@@ -52,6 +53,20 @@ def _desired_tags(ctx: Context, saves_declaration: bool, current: dict[str, str]
 
 def _managed(declaration: dict) -> dict:
     return keyed(canonical({k: v for k, v in declaration.items() if k != "version"}))
+
+
+# A stage's condition members are ecspipe's (the gates): one the declaration leaves out
+# must not stay (`on_failure: fail` after `rollback` removes onFailure), so the desired
+# side names them, absent as None, and the diff sees one AWS still has.
+CONDITION_MEMBERS = ("beforeEntry", "onSuccess", "onFailure")
+
+
+def _desired(declaration: dict) -> dict:
+    desired = _managed(declaration)
+    for stage in (desired.get("stages") or {}).values():
+        for member in CONDITION_MEMBERS:
+            stage.setdefault(member, None)
+    return desired
 
 
 def _read(ctx: Context, read: Reader) -> dict | None:
@@ -100,9 +115,10 @@ class Pipeline:
             if gated:
                 notes.append(f"it waits at the approval before {gated[0]} (ecspipe approve "
                              f"--env {gated[0]}); a newer execution waits behind it")
+            notes.extend(plan_notes(ctx.config.targets, created=True, fields=[]))
             return Change(KIND, name, "create", notes=notes)
         notes = ownership(ctx, KIND, name, current["tags"])
-        desired = _managed(self.declaration(ctx))
+        desired = _desired(self.declaration(ctx))
         now = _managed(current["pipeline"])
         saves = bool(diff(project_onto(now, desired), desired))
         resave = (current["tags"].get(WEBHOOK_TAG) == WEBHOOK_PENDING
@@ -115,6 +131,8 @@ class Pipeline:
         if WEBHOOK_TAG in current["tags"] and WEBHOOK_TAG not in desired["tags"]:
             # project_onto ignores tags we do not set; this one is ours to remove.
             fields.append(FieldChange(f"tags.{WEBHOOK_TAG}", current["tags"][WEBHOOK_TAG], None))
+        if any(not f.path.startswith("tags") for f in fields):
+            notes.extend(plan_notes(ctx.config.targets, created=False, fields=fields))
         change = Change(KIND, name, "update" if fields else "unchanged", fields, notes)
         change.current = {**current, "resave": resave}
         return change
