@@ -139,3 +139,30 @@ def codedeploy_facts(where: str, cluster: str, service: dict[str, Any],
         ready_wait_minutes=int(ready.get("waitTimeInMinutes") or 0),
         auto_rollback=bool((group.get("autoRollbackConfiguration") or {}).get("enabled")),
     )
+
+
+def deploy_summary(service: dict[str, Any] | None, action: dict[str, Any] | None) -> dict:
+    """`status`: how an environment deploys now, from its service (DescribeServices) and
+    the pipeline's deploy action (GetPipeline): no extra request."""
+    strategy = strategy_of(service or {})
+    provider = ((action or {}).get("actionTypeId") or {}).get("provider")
+    config = (action or {}).get("configuration") or {}
+    if provider == "CodeDeployToECS":
+        timeout, why = 7200, "CodeDeployToECS: CodePipeline's fixed 5 days"
+    elif config.get("DeploymentTimeout"):
+        timeout, why = int(config["DeploymentTimeout"]), "DeploymentTimeout of the ECS action"
+    else:
+        timeout, why = 60, "the ECS action's default (and maximum)"
+    out = {"provider": provider, "strategy": strategy.name, "timeout_minutes": timeout,
+           "why": why, "bake_minutes": strategy.bake_minutes,
+           "pause_hooks": [{"stages": list(h.stages), "timeout_minutes": h.timeout_minutes,
+                            "timeout_action": h.timeout_action} for h in strategy.pause_hooks],
+           "application": config.get("ApplicationName"),
+           "deployment_group": config.get("DeploymentGroupName")}
+    if provider == "ECS" and strategy.name == "CODE_DEPLOY":
+        out["problem"] = ("the service now uses the CODE_DEPLOY controller but the pipeline "
+                          "deploys it with the ECS action: run `ecspipe up`")
+    elif provider == "CodeDeployToECS" and strategy.name != "CODE_DEPLOY":
+        out["problem"] = ("the service no longer uses the CODE_DEPLOY controller: run "
+                          "`ecspipe up`")
+    return out

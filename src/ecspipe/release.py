@@ -116,6 +116,8 @@ class Snapshot:
     held_by: dict | None = None
     # Environments deployed by this execution and verified so far, in order.
     verified: list[str] = field(default_factory=list)
+    # Blue/green, linear, canary and CodeDeploy deployments followed (deployments.py).
+    deployments: list = field(default_factory=list)
     state: dict = field(default_factory=dict, repr=False)
 
 
@@ -163,6 +165,7 @@ def _actions(details: list[dict]) -> list[dict]:
             "summary": result.get("externalExecutionSummary"),
             "updated_by": d.get("updatedBy"),
             "external_id": result.get("externalExecutionId"),
+            "start_time": started.timestamp() if isinstance(started, datetime) else None,
         })
     return actions
 
@@ -293,16 +296,24 @@ def follow(
     started = clock()
     deadline = started + timeout
     watch = Watch(ctx, execution_id, pipeline)
+    from ecspipe.deployments import Tracker
+
+    tracker = Tracker(ctx, pipeline, watch.verified)
     backoff = Backoff(execution_id)
     snap: Snapshot | None = None
     seen: tuple = ()
     while True:
-        check = watch.deployed(snap)
+        check = [t for t in watch.deployed(snap) if not tracker.tracks(t)]
         snap, states = watch.refresh(clock() - started, check)
         for target, service in zip(check, states, strict=True):
             problem = watch.verify(target, service, snap.commit)
             if problem:
                 return _ended(watch, snap, False, problem, service.to_json())
+        problem = tracker.refresh(snap.actions, snap.commit, clock())
+        tracker.refresh_holder(snap.held_by, clock())
+        snap.deployments = tracker.views()
+        if problem:
+            return _ended(watch, snap, False, problem, watch.last_service(states))
         snap.verified = [t.name or "service" for t in watch.targets
                          if t.label in watch.verified]
         if on_update:
@@ -311,22 +322,26 @@ def follow(
             nxt = "" if snap.status in TERMINAL else "; the execution goes on"
             return _ended(watch, snap, True, f"{until.name} is deployed and verified{nxt}",
                           watch.verified[until.label])
-        pending = watch.deployed(snap)
+        pending = [*watch.deployed(snap), *tracker.pending(snap.actions)]
         if snap.status in TERMINAL and not pending:
             break
         if clock() >= deadline:
             waiting = (f"waiting for the approval of {snap.approval}" if snap.approval else
                        f"execution {snap.status}" if not pending else
                        f"the ECS rollout of {', '.join(t.label for t in pending)}")
+            waiting = "; ".join([waiting, *(f.describe() for f in tracker.views() if not f.ended)])
             return _ended(watch, snap, False, f"timed out after {int(timeout)}s ({waiting})",
                           watch.last_service(states))
         now = (snap.status, tuple((a["stage"], a["status"]) for a in snap.actions),
-               tuple(snap.verified))
+               tuple(snap.verified), tuple(f.describe() for f in snap.deployments))
         wait = backoff.next(changed=now != seen)
         seen = now
         sleep(max(0.0, min(wait, deadline - clock())))
 
     if snap.status != "Succeeded":
+        late = tracker.outlasted(snap.actions)
+        if late and all(t.label in watch.verified for t in watch.targets):
+            return _ended(watch, snap, True, late, watch.verified[watch.targets[-1].label])
         return _failed(ctx, watch, snap)
     missing = [t.label for t in watch.targets if t.label not in watch.verified]
     if missing:  # a deploy stage the pipeline skipped, say: nothing to vouch for

@@ -489,6 +489,10 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
     ]
     environments = [environment_view(ctx.names, t, s, builds, history, state)
                     for t, s in zip(targets, states, strict=True)]
+    from ecspipe.deploy_facts import deploy_summary
+
+    for env, target, service in zip(environments, targets, services, strict=True):
+        env["deploy"] = deploy_summary(service, _deploy_action(pipeline, env["stage"]))
     last = states[-1]
     data: dict[str, Any] = {
         "pipeline": {
@@ -517,4 +521,10 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
         "environments": environments,
         "notifications": notified,
     }
+    data["service"]["deploy"] = environments[-1]["deploy"]
     return data
+
+
+def _deploy_action(pipeline: dict, stage_name: str) -> dict | None:
+    stage = next((s for s in pipeline.get("stages", []) if s.get("name") == stage_name), {})
+    return next(iter(stage.get("actions") or []), None)
