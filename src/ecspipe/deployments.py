@@ -215,6 +215,12 @@ class Tracker:
             self._read_ecs(f, action, now)
         else:
             self._read_codedeploy(f, action)
+        if f.id is None and action["status"] == "Failed":
+            # The action failed before it started a deployment (CodeDeploy refused it, say,
+            # for another active deployment in the group): nothing more to follow.
+            f.ended, f.succeeded = True, False
+            f.reason = (f"the {action['stage']} action failed before a deployment started: "
+                        f"{action.get('error') or 'no reason given'}")
 
     # --- ECS-managed ----------------------------------------------------------------------
 
