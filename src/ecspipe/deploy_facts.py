@@ -74,8 +74,11 @@ def deployment_groups(codedeploy: Any) -> list[dict[str, Any]]:
     """Every deployment group of every ECS application of the account and region."""
     apps = [a for page in codedeploy.get_paginator("list_applications").paginate()
             for a in page.get("applications", [])]
-    infos = together(*[(lambda c: lambda: codedeploy.batch_get_applications(
-        applicationNames=c).get("applicationsInfo", []))(c) for c in _chunks(apps)])
+    def described(chunk: list[str]) -> Callable[[], list[dict[str, Any]]]:
+        return lambda: codedeploy.batch_get_applications(applicationNames=chunk).get(
+            "applicationsInfo", [])
+
+    infos = together(*[described(chunk) for chunk in _chunks(apps)])
     ecs_apps = [i["applicationName"] for batch in infos for i in batch
                 if i.get("computePlatform") == "ECS"]
 

@@ -29,7 +29,7 @@ deployment ends, within --timeout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -153,7 +153,7 @@ class Tracker:
     def refresh(self, actions: list[dict], commit: str | None, now: float) -> str | None:
         """Read every started deployment (one round); None, or why the release failed."""
         started = self.started(actions)
-        together(*[(lambda f, a: lambda: self._read(f, a, now))(f, a) for f, a in started])
+        together(*[functools.partial(self._read, f, a, now) for f, a in started])
         ended = [f for f, _ in started if f.ended]
         for f in ended:
             if not f.succeeded:
@@ -325,17 +325,3 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return None if value is None else str(value)
-
-
-def notices(tracker: Tracker, approve_command: Callable[[str | None], str]) -> list[tuple]:
-    """(key, text) of each deployment waiting for a person, for the Follower."""
-    out = []
-    for f in tracker.views():
-        if f.pause and f.pause.get("hook_id"):
-            command = approve_command(f.target.name)
-            out.append((("pause", f.pause["hook_id"]),
-                        f"{f.target.name + ': ' if f.target.name else ''}the service deployment "
-                        f"waits at a PAUSE hook after {f.stage} (until {f.pause['expires_at']}, "
-                        f"then {f.pause['timeout_action']}): {command} continues it, "
-                        f"{command} --reject rolls it back"))
-    return out

@@ -152,7 +152,7 @@ def read_environments(config: Config, aws: Aws) -> list[EnvironmentFacts]:
         found = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
         return {**found["taskDefinition"], "tags": found.get("tags") or []}
 
-    codedeploy = [t for t in targets if services.get(t.index) and (services[t.index].get(
+    codedeploy = [t for t in targets if ((services.get(t.index) or {}).get(
         "deploymentController") or {}).get("type") == "CODE_DEPLOY"]
     # The deployment groups are read with the task definitions, in the same round.
     groups_and_definitions = _concurrently(

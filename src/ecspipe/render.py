@@ -498,7 +498,7 @@ class Follower:
 
     def _notices(self, snap: Any) -> list[tuple[tuple[str, ...], str]]:
         """What this execution waits for now, each with a key (to say it once)."""
-        notices = []
+        notices: list[tuple[tuple[str, ...], str]] = []
         env = getattr(snap, "approval", None)
         if env:
             notices.append((("approval", env), f"waiting for approval to deploy to {env}: "

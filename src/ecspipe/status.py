@@ -491,7 +491,7 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
                     for t, s in zip(targets, states, strict=True)]
     from ecspipe.deploy_facts import deploy_summary
 
-    for env, target, service in zip(environments, targets, services, strict=True):
+    for env, service in zip(environments, services, strict=True):
         env["deploy"] = deploy_summary(service, _deploy_action(pipeline, env["stage"]))
     last = states[-1]
     data: dict[str, Any] = {
@@ -526,5 +526,6 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
 
 
 def _deploy_action(pipeline: dict, stage_name: str) -> dict | None:
-    stage = next((s for s in pipeline.get("stages", []) if s.get("name") == stage_name), {})
+    stage: dict = next((s for s in pipeline.get("stages", []) if s.get("name") == stage_name),
+                       {})
     return next(iter(stage.get("actions") or []), None)

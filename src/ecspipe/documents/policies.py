@@ -272,7 +272,7 @@ def _codedeploy_statements(names: Names, ecs_arn: str, services: list[ServiceFac
     arn = f"arn:{names.partition}:codedeploy:{names.region}:{names.account}"
     statements: list[dict[str, Any]] = [{
         # No resource-level permissions.
-        "Sid": "RegisterTaskDefinitions",
+        "Sid": "TaskDefinitions",  # as for the ECS action (it registers only)
         "Effect": "Allow",
         "Action": "ecs:RegisterTaskDefinition",
         "Resource": "*",
