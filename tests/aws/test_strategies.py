@@ -198,3 +198,34 @@ def test_a_code_deploy_service_two_deployment_groups_deploy_is_exit_2(seeded, wr
     assert "2 CodeDeploy deployment groups deploy 'demo-web-codedeploy'" in result.err
     assert "other-app/other-group" in result.err and "Traceback" not in result.err
     assert not calls.writes
+
+
+def test_approve_shows_the_paused_deployment_wants_confirmation_and_continues_it(
+        bluegreen, ecspipe, clock):
+    # AWS's first execution (CreatePipeline) deploys and waits at the pause hook.
+    ecs = boto3.client("ecs")
+    for _ in range(60):
+        clock.advance(5)
+        arn = ecs.describe_services(cluster=BLUEGREEN, services=[BLUEGREEN])["services"][0][
+            "currentServiceDeployment"]
+        deployment = ecs.describe_service_deployments(serviceDeploymentArns=[arn])[
+            "serviceDeployments"][0]
+        if deployment.get("lifecycleHookDetails"):
+            break
+    refused = ecspipe("approve", "-c", bluegreen)
+    assert refused.code == 2, refused
+    assert "waits at a PAUSE hook in POST_TEST_TRAFFIC_SHIFT" in refused.out
+    assert "refusing to continue the service deployment without confirmation" in refused.err
+    unknown = ecspipe("approve", "-c", bluegreen, "--env", "prod", "--yes")
+    assert unknown.code == 2 and "--env prod: no such environment" in unknown.err, unknown
+
+    answered = ecspipe("approve", "-c", bluegreen, "--yes", "-o", "json")
+    assert answered.code == 0, answered
+    data = answered.json()
+    assert data["action"] == "CONTINUE" and data["service_deployment"] == arn
+    assert data["paused"]["stage"] == "POST_TEST_TRAFFIC_SHIFT"
+    hook = ecs.describe_service_deployments(serviceDeploymentArns=[arn])[
+        "serviceDeployments"][0]["lifecycleHookDetails"][0]
+    assert hook["status"] == "SUCCEEDED"
+    again = ecspipe("approve", "-c", bluegreen, "--yes")
+    assert again.code == 2 and "this pipeline has no approvals" in again.err, again
