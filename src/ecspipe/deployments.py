@@ -81,6 +81,12 @@ class Followed:
                 "pause": self.pause, "reason": self.reason, "ended": self.ended,
                 "succeeded": self.succeeded}
 
+    def key(self) -> tuple:
+        """What the deployment does, without the bake countdown: a change of it is news
+        (a new line; polling starts fast again), the countdown alone is not."""
+        return (self.id, self.status, self.stage, self.production_weight, self.test_weight,
+                self.bake_left is not None, self.termination_wait, bool(self.pause), self.holder)
+
     def describe(self) -> str:
         """One line: where the deployment is."""
         what = "CodeDeploy deployment" if self.kind == "codedeploy" else "service deployment"

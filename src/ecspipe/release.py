@@ -333,7 +333,7 @@ def follow(
             return _ended(watch, snap, False, f"timed out after {int(timeout)}s ({waiting})",
                           watch.last_service(states))
         now = (snap.status, tuple((a["stage"], a["status"]) for a in snap.actions),
-               tuple(snap.verified), tuple(f.describe() for f in snap.deployments))
+               tuple(snap.verified), tuple(f.key() for f in snap.deployments))
         wait = backoff.next(changed=now != seen)
         seen = now
         sleep(max(0.0, min(wait, deadline - clock())))

@@ -492,7 +492,7 @@ class Follower:
         self.console = console(stderr=stderr)
         self.write = err if stderr else out
         self.live: Any = None
-        self.seen: dict[str, str] = {}
+        self.seen: dict[str, Any] = {}
         self.said: set[tuple[str, ...]] = set()
         self.approve_command = approve_command or (lambda env: f"ecspipe approve --env {env}")
 
@@ -557,8 +557,8 @@ class Follower:
                            style=STATUS_STYLE.get(a["status"]))
         for d in getattr(snap, "deployments", []):
             line = (f"{d.target.name}: " if d.target.name else "") + d.describe()
-            if self.seen.get(f"deployment {d.label}") != line:
-                self.seen[f"deployment {d.label}"] = line
+            if self.seen.get(f"deployment {d.label}") != d.key():
+                self.seen[f"deployment {d.label}"] = d.key()
                 self.write(f"{now}   {line}", style="dim")
         for notice in self._waits(snap):
             self.write(f"{now}   {notice}", style="bold yellow")

@@ -284,7 +284,11 @@ def _primary(service: dict) -> dict | None:
 
 
 def running_task_definition(service: dict) -> str | None:
-    return (_primary(service) or {}).get("taskDefinition") or service.get("taskDefinition")
+    """The PRIMARY task set's (a CODE_DEPLOY service), else the PRIMARY deployment's."""
+    task_set = next((t for t in service.get("taskSets") or [] if t.get("status") == "PRIMARY"),
+                    None)
+    return (task_set or _primary(service) or {}).get("taskDefinition") or \
+        service.get("taskDefinition")
 
 
 def task_definitions(ctx: Context, arns: Sequence[str]) -> dict[str, dict]:

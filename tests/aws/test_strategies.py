@@ -165,6 +165,10 @@ def test_codedeploy_release_deploys_the_built_image_through_a_new_primary_task_s
     status = ecspipe("status", "-c", codedeploy, "-o", "json").json()
     assert status["service"]["deploy"]["provider"] == "CodeDeployToECS"
     assert status["service"]["deploy"]["deployment_group"] == CODEDEPLOY
+    assert status["service"]["image"] == image, "status reads the PRIMARY task set"
+    text = ecspipe("status", "-c", codedeploy).out
+    assert (f"deploy   CodeDeployToECS (CODE_DEPLOY), timeout 7200 min (CodeDeployToECS: "
+            f"CodePipeline's fixed 5 days), CodeDeploy {CODEDEPLOY}/{CODEDEPLOY}") in text
 
 
 def test_codedeploy_forced_rollback_is_exit_1_with_codedeploys_reason(codedeploy, ecspipe,
