@@ -234,9 +234,13 @@ class Tracker:
         ecs = self.ctx.aws.client("ecs")
         service = f.target.service
         if f.id is None:
+            # A second's margin: the action's startTime and the deployment's createdAt are
+            # rounded differently (and the action calls UpdateService just after it starts).
+            # Once the action succeeded, its deployment is the newest whatever the times say.
+            window = {"after": action["start_time"] - 1.0} if action.get("start_time") and \
+                action["status"] != "Succeeded" else {}
             listed = ecs.list_service_deployments(
-                cluster=service.cluster, service=service.service_name,
-                createdAt={"after": action["start_time"]} if action.get("start_time") else {},
+                cluster=service.cluster, service=service.service_name, createdAt=window,
             ).get("serviceDeployments", [])
             newest = max(listed, key=lambda d: _epoch(d.get("createdAt")) or 0.0, default=None)
             if newest is None:
