@@ -330,12 +330,17 @@ def _plan_or_up(app: App, apply: bool, output: str, adopt: bool = False,
     result = core.plan_or_up(ctx, apply=apply, workers=1 if serial else 4,
                              progress=progress,
                              on_pending=_waiter(app, timeout) if wait_connection else None)
+    from ecspipe.documents.deploy import choose
+
+    choices = [(e.name, choose(e.service)) for e in ctx.environments]
     if output == "json":
-        render.emit_json(result.to_json(ctx))
+        render.emit_json({**result.to_json(ctx), "deploy": [
+            {"environment": name, **choice.to_json()} for name, choice in choices]})
     else:
         # "absent": a resource ecspipe would delete if it were there (say, its own
         # notification key once notify.sns_topic_arn is given); nothing to show.
         render.changes([c for c in result.changes if c.action != "absent"], _title(ctx, apply))
+        render.deploy_choices(choices, _approve_command(app))
         render.summary(_shown_counts(result), applied=apply)
     if ctx.outputs.connection_status == "PENDING":
         _action_required(ctx)
@@ -443,7 +448,7 @@ def _approve_command(app: App) -> Callable[[str], str]:
     import shlex
 
     config = "" if app.config_path == "ecspipe.yaml" else f" -c {shlex.quote(app.config_path)}"
-    return lambda env: f"ecspipe approve --env {env}{config}"
+    return lambda env: f"ecspipe approve{f' --env {env}' if env else ''}{config}"
 
 
 @cli.command()
@@ -509,7 +514,9 @@ def approve(app: App, output: str, env: str | None, reject: bool, comment: str |
 
     core.check_comment(comment)
     ctx = app.context(preflight=False, check_caller=False)
-    pending = core.find(ctx, env, check_account=app.check_account)
+    if _answer_pause(app, ctx, output, env, reject, yes):
+        return
+    pending = core.find(ctx, env)  # the account was checked by _answer_pause
     verb = "reject" if reject else "approve"
     if output == "text":
         render.approval(pending)
@@ -583,6 +590,39 @@ def rollback(app: App, output: str, env: str | None, to: str | None, wait: bool,
     else:
         render.rolled_back(result, plan)
     raise_for(result)
+
+
+def _answer_pause(app: App, ctx: Any, output: str, env: str | None, reject: bool,
+                  yes: bool) -> bool:
+    """A service deployment paused at a PAUSE hook, answered (pauses.py); False when none
+    is paused. The same confirmation rules as an approval."""
+    from ecspipe import pauses, render
+    from ecspipe.errors import UserError
+
+    paused = pauses.find(ctx, env, check_account=app.check_account)
+    if paused is None:
+        return False
+    if output == "text":
+        render.paused(paused)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"refusing to {'roll back' if reject else 'continue'} the service "
+                            "deployment without confirmation (no terminal)",
+                            hint="pass --yes to confirm non-interactively")
+        question = ("Roll back this service deployment?" if reject else
+                    "Continue this service deployment?")
+        if not click.confirm(question, default=False, err=True):
+            render.err("nothing answered", style="yellow")
+            return True
+    result = pauses.answer(ctx, paused, approve=not reject)
+    if output == "json":
+        render.emit_json({**result, "paused": paused.to_json()})
+    else:
+        render.out(f"{'rolled back' if reject else 'continued'}: service deployment "
+                   f"{paused.deployment_arn.rsplit('/', 1)[-1]} of "
+                   f"{paused.target.service.service_name} ({result['action']})",
+                   style="bold green" if not reject else "bold yellow")
+    return True
 
 
 def _confirm_deletion(yes: bool) -> bool:

@@ -15,6 +15,56 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class PauseHook:
+    """A PAUSE lifecycle hook: the deployment waits there for ContinueServiceDeployment."""
+
+    stages: tuple[str, ...]
+    timeout_minutes: int = 1440  # "Default: 1440 (24 hours)"
+    timeout_action: str = "ROLLBACK"  # "Default: ROLLBACK"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How the service deploys, read from DescribeServices (the owner's choice: ecspipe
+    reads it and never changes it). `name` is ROLLING, BLUE_GREEN, LINEAR or CANARY for
+    the ECS controller, CODE_DEPLOY for CodeDeploy's."""
+
+    name: str = "ROLLING"
+    bake_minutes: int = 0
+    step_percent: float | None = None  # LINEAR
+    step_bake_minutes: int = 0
+    canary_percent: float | None = None  # CANARY
+    canary_bake_minutes: int = 0
+    pause_hooks: tuple[PauseHook, ...] = ()
+    lambda_hooks: int = 0
+    # (target group ARN, container, port, alternate target group ARN or None) per balancer.
+    load_balancers: tuple[tuple[str, str, int, str | None], ...] = ()
+
+    @property
+    def managed(self) -> bool:
+        """ECS itself runs a blue/green, linear or canary deployment."""
+        return self.name in ("BLUE_GREEN", "LINEAR", "CANARY")
+
+
+@dataclass(frozen=True)
+class CodeDeployFacts:
+    """The CodeDeploy application and deployment group whose ECS service is this one."""
+
+    application: str
+    deployment_group: str
+    deployment_config: str
+    target_groups: tuple[str, ...]
+    production_listeners: tuple[str, ...]
+    test_listeners: tuple[str, ...]
+    container_name: str  # the container and port the load balancer sends traffic to
+    container_port: int
+    termination_wait_minutes: int = 0
+    ready_action: str = "CONTINUE_DEPLOYMENT"  # deploymentReadyOption.actionOnTimeout
+    ready_wait_minutes: int = 0
+    auto_rollback: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceFacts:
     cluster_name: str
     cluster_arn: str
@@ -29,6 +79,11 @@ class ServiceFacts:
     task_role_arn: str | None = None
     execution_role_arn: str | None = None
     image: str | None = None  # the image the container runs now
+    strategy: Strategy = field(default_factory=Strategy)
+    codedeploy: CodeDeployFacts | None = None
+    # The task definition as DescribeTaskDefinition returned it (with its `tags`): the
+    # CodeDeploy build's taskdef.json is derived from it.
+    task_definition: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def pass_role_arns(self) -> list[str]:

@@ -460,8 +460,9 @@ def _container(options: Options, task_definition: dict, account: str, region: st
 
 def _controller_warnings(controller: str, service: str) -> list[str]:
     if controller == "CODE_DEPLOY":
-        return [f"{service} uses the CODE_DEPLOY deployment controller: CODE_DEPLOY blue/green "
-                "is not supported yet, so `ecspipe plan` will refuse this service"]
+        return [f"{service} uses the CODE_DEPLOY deployment controller: the pipeline deploys "
+                "it with CodeDeployToECS through the CodeDeploy deployment group that names it, "
+                "which must exist (`ecspipe plan` finds it, or refuses)"]
     if controller != "ECS":
         return [f"{service} uses the {controller} deployment controller, which CodePipeline's "
                 "ECS action cannot deploy: `ecspipe plan` will refuse this service"]

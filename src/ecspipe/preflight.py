@@ -3,7 +3,8 @@
 Everything `up` needs to know about the services is read here, once, and every
 way one can be unusable is a user error (exit 2) raised before the first write:
 missing or inactive cluster or service, an unknown or ambiguous container, a
-deployment controller ecspipe cannot drive, another account than the config's,
+deployment controller ecspipe cannot drive (EXTERNAL), a CODE_DEPLOY service no
+deployment group (or several) deploys, another account than the config's,
 environments on different CPU architectures. Each message names its environment
 (`environments[1] (production): service.container: ...`; `service.container: ...`
 for the single form).
@@ -12,12 +13,14 @@ for the single form).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ecspipe.aws import Aws, is_error
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef, Target
 from ecspipe.config.references import parse_arn, split_secret_reference
 from ecspipe.config.rules import _ECS_NAME_RE, _arn_parts
+from ecspipe.deploy_facts import codedeploy_facts, deployment_groups, strategy_of
 from ecspipe.errors import ConfigError, UserError
 from ecspipe.facts import EnvironmentFacts, ServiceFacts
 
@@ -143,17 +146,32 @@ def read_environments(config: Config, aws: Aws) -> list[EnvironmentFacts]:
                 services[target.index] = found
 
     wanted = sorted({str(s["taskDefinition"]) for s in services.values() if s})
-    definitions = dict(zip(wanted, _concurrently(
-        lambda arn: ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"], wanted),
-        strict=True))
+
+    def definition(arn: str) -> dict[str, Any]:
+        # With its tags: a CODE_DEPLOY service's taskdef.json keeps them.
+        found = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        return {**found["taskDefinition"], "tags": found.get("tags") or []}
+
+    codedeploy = [t for t in targets if ((services.get(t.index) or {}).get(
+        "deploymentController") or {}).get("type") == "CODE_DEPLOY"]
+    # The deployment groups are read with the task definitions, in the same round.
+    groups_and_definitions = _concurrently(
+        lambda call: call(), [lambda: _concurrently(definition, wanted),
+                              lambda: deployment_groups(aws.client("codedeploy"))
+                              if codedeploy else []])
+    definitions = dict(zip(wanted, groups_and_definitions[0], strict=True))
+    groups = groups_and_definitions[1]
     facts: list[EnvironmentFacts] = []
     for target in targets:
         service = services.get(target.index)
         if service is None:
             continue
         try:
-            facts.append(EnvironmentFacts(target, _service_facts(
-                target, service, definitions[service["taskDefinition"]])))
+            found = _service_facts(target, service, definitions[service["taskDefinition"]])
+            if found.deployment_controller == "CODE_DEPLOY":
+                found = replace(found, codedeploy=codedeploy_facts(
+                    target.where, found.cluster_name, service, groups))
+            facts.append(EnvironmentFacts(target, found))
         except UserError as exc:
             problems[target.index] = exc
     if problems:
@@ -207,17 +225,11 @@ def _service_problem(target: Target, cluster_name: str,
             f"{cluster_name}`); ecspipe sets up pipelines for existing services",
         )
     controller = service.get("deploymentController", {}).get("type", "ECS")
-    if controller == "CODE_DEPLOY":
-        return UserError(
-            f"{target.where}.name: {service_name!r} uses the CODE_DEPLOY deployment controller: "
-            "blue/green via CodeDeploy is not supported yet",
-            hint="use a service with the rolling update (ECS) deployment controller",
-        )
-    if controller != "ECS":
+    if controller not in ("ECS", "CODE_DEPLOY"):
         return UserError(
             f"{target.where}.name: {service_name!r} uses the {controller} deployment controller; "
-            "CodePipeline's ECS action cannot deploy it",
-            hint="use a service with the rolling update (ECS) deployment controller",
+            "neither CodePipeline's ECS action nor CodeDeployToECS can deploy it",
+            hint="use a service with the ECS or CODE_DEPLOY deployment controller",
         )
     return None
 
@@ -278,4 +290,6 @@ def _service_facts(target: Target, service: dict[str, Any],
         task_role_arn=task_definition.get("taskRoleArn"),
         execution_role_arn=task_definition.get("executionRoleArn"),
         image=image,
+        strategy=strategy_of(service),
+        task_definition=task_definition,
     )

@@ -120,6 +120,8 @@ class Snapshot:
     verified: list[str] = field(default_factory=list)
     # A gate holding it: a bake watching alarms, or a closed deploy window (gates.waiting).
     gate: dict | None = None
+    # Blue/green, linear, canary and CodeDeploy deployments followed (deployments.py).
+    deployments: list = field(default_factory=list)
     state: dict = field(default_factory=dict, repr=False)
 
 
@@ -172,6 +174,7 @@ def _actions(details: list[dict]) -> list[dict]:
             "external_id": result.get("externalExecutionId"),
             "finished_at": updated if d.get("status") == "Succeeded" and
             isinstance(updated, datetime) else None,
+            "start_time": started.timestamp() if isinstance(started, datetime) else None,
         })
     return actions
 
@@ -310,16 +313,24 @@ def follow(
     started = clock()
     deadline = started + timeout
     watch = Watch(ctx, execution_id, pipeline, wall)
+    from ecspipe.deployments import Tracker
+
+    tracker = Tracker(ctx, pipeline, watch.verified)
     backoff = Backoff(execution_id)
     snap: Snapshot | None = None
     seen: tuple = ()
     while True:
-        check = watch.deployed(snap)
+        check = [t for t in watch.deployed(snap) if not tracker.tracks(t)]
         snap, states = watch.refresh(clock() - started, check)
         for target, service in zip(check, states, strict=True):
             problem = watch.verify(target, service, snap.commit)
             if problem:
                 return _ended(watch, snap, False, problem, service.to_json())
+        problem = tracker.refresh(snap.actions, snap.commit, clock())
+        tracker.refresh_holder(snap.held_by, clock())
+        snap.deployments = tracker.views()
+        if problem:
+            return _ended(watch, snap, False, problem, watch.last_service(states))
         snap.verified = [t.name or "service" for t in watch.targets
                          if t.label in watch.verified]
         if on_update:
@@ -329,22 +340,26 @@ def follow(
             nxt = "" if snap.status in TERMINAL else "; the execution goes on"
             return _ended(watch, snap, True, f"{until.name} is deployed and verified{nxt}",
                           watch.verified[until.label])
-        pending = watch.deployed(snap)
+        pending = [*watch.deployed(snap), *tracker.pending(snap.actions)]
         if snap.status in TERMINAL and not pending:
             break
         if clock() >= deadline:
             waiting = (f"waiting for the approval of {snap.approval}" if snap.approval else
                        f"execution {snap.status}" if not pending else
                        f"the ECS rollout of {', '.join(t.label for t in pending)}")
+            waiting = "; ".join([waiting, *(f.describe() for f in tracker.views() if not f.ended)])
             return _ended(watch, snap, False, f"timed out after {int(timeout)}s ({waiting})",
                           watch.last_service(states))
         now = (snap.status, tuple((a["stage"], a["status"]) for a in snap.actions),
-               tuple(snap.verified))
+               tuple(snap.verified), tuple(f.key() for f in snap.deployments))
         wait = backoff.next(changed=now != seen)
         seen = now
         sleep(max(0.0, min(wait, deadline - clock())))
 
     if snap.status != "Succeeded":
+        late = tracker.outlasted(snap.actions)
+        if late and all(t.label in watch.verified for t in watch.targets):
+            return _ended(watch, snap, True, late, watch.verified[watch.targets[-1].label])
         failed = _failed(ctx, watch, snap)
         from ecspipe.rolledback import explain
 

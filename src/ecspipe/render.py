@@ -311,6 +311,8 @@ def status(data: dict) -> None:
     out(f"service    {s['cluster']}/{s['name']}: {s['running']}/{s['desired']} running, "
         f"rollout {s['rollout_state'] or '-'}", style="bold")
     out(f"  image    {s['image']}")
+    if s.get("deploy"):
+        out(f"  deploy   {deploy_line(s['deploy'])}")
     if s["latest_success_commit"]:
         out(f"  the image {match} the latest successful execution "
             f"(commit {s['latest_success_commit'][:7]})",
@@ -337,6 +339,43 @@ def _condition_lines(conditions: list[dict]) -> list[str]:
                      f"{(c.get('result') or '-').lower()}): {c.get('status') or 'not run'}"
                      + (f" - {c['summary']}" if c.get("summary") else ""))
     return lines
+
+
+def deploy_line(d: dict) -> str:
+    """`status`: an environment's deploy provider, strategy and timeout, in one line."""
+    text = f"{d['provider'] or '-'} ({d['strategy']}), timeout {d['timeout_minutes']} min " \
+        f"({d['why']})"
+    if d.get("deployment_group"):
+        text += f", CodeDeploy {d['application']}/{d['deployment_group']}"
+    if d.get("bake_minutes"):
+        text += f", bake {d['bake_minutes']} min"
+    for hook in d.get("pause_hooks") or []:
+        text += (f", PAUSE hook at {'/'.join(hook['stages'])} (up to {hook['timeout_minutes']} "
+                 f"min, then {hook['timeout_action']})")
+    if d.get("problem"):
+        text += f"; {d['problem']}"
+    return text
+
+
+def deploy_choices(items: list[tuple[str | None, Any]], approve_command: Any = None) -> None:
+    """`plan`/`up`: per environment, the deploy action, strategy and timeout chosen, and why."""
+    out("deploy", style="bold")
+    for name, choice in items:
+        label = name or "service"
+        timeout = (f"DeploymentTimeout {choice.timeout_minutes} min" if choice.timeout_set else
+                   f"timeout {choice.timeout_minutes} min")
+        out(f"  {label}: {choice.provider} action, strategy {choice.strategy}, {timeout}")
+        out(f"    why: {choice.why}", style="dim")
+        if choice.outlasts_action:
+            command = approve_command(name) if approve_command else "ecspipe approve"
+            out(f"    note: this deployment can outlast the Deploy action's {ECS_WAIT} minutes: "
+                "the action may fail while ECS goes on; `ecspipe release --wait` follows the "
+                "service deployment itself to its end"
+                + (f", and `{command}` answers its pause" if choice.pauses else ""),
+                style="yellow")
+
+
+ECS_WAIT = 60
 
 
 def age(iso: str | None, now: Any = None) -> float | None:
@@ -406,6 +445,8 @@ def environments(items: list[dict], approve_command: Any = None) -> None:
             f"{e['desired']} running, rollout {e['rollout_state'] or '-'}", style="bold")
         commit = (e["commit"] or "")[:7]
         out(f"  {pad}image  {e['image']}" + (f"  (commit {commit})" if commit else ""))
+        if e.get("deploy"):
+            out(f"  {pad}deploy {deploy_line(e['deploy'])}")
         if e["behind"]:
             out(f"  {pad}{_behind(e['behind'])}", style="yellow")
         else:
@@ -445,6 +486,19 @@ def approval(pending: Any) -> None:
             " and asks for approval once this one is answered", style="dim")
 
 
+def paused(p: Any) -> None:
+    """`approve`: the service deployment waiting at a pause hook, before it is answered."""
+    where = f"{p.env}: " if p.env else ""
+    out(f"{where}service deployment of {p.target.service.cluster_name}/"
+        f"{p.target.service.service_name} waits at a PAUSE hook in {p.stage}", style="bold")
+    out(f"  {p.deployment_arn}")
+    if p.test_traffic is not None or p.production_traffic is not None:
+        out(f"  the new revision has {p.test_traffic or 0:g}% of test traffic and "
+            f"{p.production_traffic or 0:g}% of production traffic")
+    out(f"  waits until {p.expires_at or '-'}, then {p.timeout_action or 'ROLLBACK'}")
+    out("  approve continues it (CONTINUE), --reject rolls it back (ROLLBACK)", style="dim")
+
+
 def answered(result: dict) -> None:
     verb = "approved" if result["status"] == "Approved" else "rejected"
     then = (f"{result['environment']} will be deployed" if verb == "approved" else
@@ -468,7 +522,7 @@ class Follower:
         self.console = console(stderr=stderr)
         self.write = err if stderr else out
         self.live: Any = None
-        self.seen: dict[str, str] = {}
+        self.seen: dict[str, Any] = {}
         self.said: set[tuple[str, ...]] = set()
         self.approve_command = approve_command or (lambda env: f"ecspipe approve --env {env}")
 
@@ -505,6 +559,15 @@ class Follower:
                 f"is in it, waiting for approval to deploy to {held['approval']} "
                 f"({self.approve_command(held['approval'])} answers that one; this execution "
                 "asks next)"))
+        for d in getattr(snap, "deployments", []):
+            if d.pause and d.pause.get("hook_id"):
+                command = self.approve_command(d.target.name)
+                where = f"{d.target.name}: " if d.target.name else ""
+                notices.append((("pause", d.pause["hook_id"]),
+                                f"{where}the service deployment waits at a PAUSE hook in "
+                                f"{d.stage} (until {d.pause['expires_at']}, then "
+                                f"{d.pause['timeout_action']}): `{command}` continues it, "
+                                f"`{command} --reject` rolls it back"))
         return notices
 
     def _waits(self, snap: Any) -> list[str]:
@@ -538,6 +601,11 @@ class Follower:
                 took = f" ({_duration(a['elapsed'])})" if a["status"] != "InProgress" else ""
                 self.write(f"{now}   {name}: {a['status']}{took}",
                            style=STATUS_STYLE.get(a["status"]))
+        for d in getattr(snap, "deployments", []):
+            line = (f"{d.target.name}: " if d.target.name else "") + d.describe()
+            if self.seen.get(f"deployment {d.label}") != d.key():
+                self.seen[f"deployment {d.label}"] = d.key()
+                self.write(f"{now}   {line}", style="dim")
         for notice in self._waits(snap):
             self.write(f"{now}   {notice}", style="bold yellow")
         if self.seen.get(key) != snap.status:
@@ -552,10 +620,13 @@ class Follower:
         from rich.text import Text
 
         table = self._table(snap)
-        if not self.notices:
+        lines = [(f"{d.target.name}: " if d.target.name else "") + d.describe()
+                 for d in getattr(snap, "deployments", [])]
+        if not self.notices and not lines:
             return table
-        return Group(table, *(Text(literal(n), style="bold yellow", overflow="fold")
-                              for n in self.notices))
+        return Group(table, *(Text(literal(n), overflow="fold") for n in lines),
+                     *(Text(literal(n), style="bold yellow", overflow="fold")
+                       for n in self.notices))
 
     def _table(self, snap: Any) -> Any:
         from rich.table import Table

@@ -293,7 +293,11 @@ def _primary(service: dict) -> dict | None:
 
 
 def running_task_definition(service: dict) -> str | None:
-    return (_primary(service) or {}).get("taskDefinition") or service.get("taskDefinition")
+    """The PRIMARY task set's (a CODE_DEPLOY service), else the PRIMARY deployment's."""
+    task_set = next((t for t in service.get("taskSets") or [] if t.get("status") == "PRIMARY"),
+                    None)
+    return (task_set or _primary(service) or {}).get("taskDefinition") or \
+        service.get("taskDefinition")
 
 
 def task_definitions(ctx: Context, arns: Sequence[str]) -> dict[str, dict]:
@@ -506,6 +510,10 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
     ]
     environments = [environment_view(ctx.names, t, s, builds, history, state)
                     for t, s in zip(targets, states, strict=True)]
+    from ecspipe.deploy_facts import deploy_summary
+
+    for env, service in zip(environments, services, strict=True):
+        env["deploy"] = deploy_summary(service, _deploy_action(pipeline, env["stage"]))
     last = states[-1]
     data: dict[str, Any] = {
         "pipeline": {
@@ -534,4 +542,11 @@ def collect(ctx: Context, limit: int, check_account: Callable[[], object] | None
         "environments": environments,
         "notifications": notified,
     }
+    data["service"]["deploy"] = environments[-1]["deploy"]
     return data
+
+
+def _deploy_action(pipeline: dict, stage_name: str) -> dict | None:
+    stage: dict = next((s for s in pipeline.get("stages", []) if s.get("name") == stage_name),
+                       {})
+    return next(iter(stage.get("actions") or []), None)

@@ -69,7 +69,7 @@ def test_a_single_container_needs_no_container_setting(seeded, ecspipe, write_co
 
 
 @pytest.mark.parametrize("controller,needle", [
-    ("CODE_DEPLOY", "blue/green via CodeDeploy is not supported yet"),
+    ("CODE_DEPLOY", "no CodeDeploy deployment group deploys it"),
     ("EXTERNAL", "EXTERNAL deployment controller"),
 ])
 def test_a_service_not_deployed_by_ecs_is_refused(seeded, ecspipe, write_config, calls,

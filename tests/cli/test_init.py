@@ -190,8 +190,8 @@ def test_a_code_deploy_service_is_written_with_a_warning(world, repo, ecspipe):
 
     assert result.code == 0, result
     assert "deployment controller CODE_DEPLOY" in result.err
-    assert "warning: demo-bg uses the CODE_DEPLOY deployment controller: CODE_DEPLOY " \
-        "blue/green is not supported yet" in result.err
+    assert "warning: demo-bg uses the CODE_DEPLOY deployment controller: the pipeline " \
+        "deploys it with CodeDeployToECS" in result.err
 
 
 def test_an_image_outside_ecr_leaves_the_repository_to_the_default(world, repo, ecspipe):

@@ -61,3 +61,54 @@ def environments(count: int, cpu_architecture: str = "X86_64",
                         approval=index >= approval_from, index=index)
         out.append(EnvironmentFacts(target, facts))
     return tuple(out)
+
+
+def codedeploy_task_definition(tags: bool = True) -> dict:
+    """DescribeTaskDefinition (include TAGS) of a CODE_DEPLOY service: every read-only field
+    AWS returns, two containers, secrets, volumes and tags."""
+    return {
+        "taskDefinitionArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/demo-web-cd:7",
+        "family": "demo-web-cd", "revision": 7, "status": "ACTIVE",
+        "taskRoleArn": TASK_ROLE, "executionRoleArn": EXECUTION_ROLE,
+        "networkMode": "awsvpc", "cpu": "512", "memory": "1024",
+        "requiresCompatibilities": ["FARGATE"], "compatibilities": ["EC2", "FARGATE"],
+        "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}],
+        "registeredAt": "2026-11-01T12:00:00+00:00", "registeredBy": f"arn:aws:iam::{ACCOUNT}:root",
+        "volumes": [{"name": "scratch"}], "placementConstraints": [],
+        "ephemeralStorage": {"sizeInGiB": 30},
+        "containerDefinitions": [
+            {"name": "web", "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/demo-app:old",
+             "essential": True, "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+             "environment": [{"name": "GREETING", "value": "it's $HOME"}],
+             "secrets": [{"name": "TOKEN", "valueFrom": "/demo/token"}],
+             "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/tmp/s"}]},
+            {"name": "sidecar", "image": "public.ecr.aws/aws-observability/aws-otel-collector",
+             "essential": False},
+        ],
+        "tags": [{"key": "team", "value": "platform"}] if tags else [],
+    }
+
+
+def codedeploy_environments(tags: bool = True) -> tuple[EnvironmentFacts, ...]:
+    """A CODE_DEPLOY service and its deployment group, as preflight reads them."""
+    from dataclasses import replace
+
+    from ecspipe.facts import CodeDeployFacts, Strategy
+
+    base = seed_facts()
+    facts = replace(
+        base, cluster_name="cd-cluster", service_name="demo-web-cd", family="demo-web-cd",
+        cluster_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/cd-cluster",
+        service_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/cd-cluster/demo-web-cd",
+        containers=("web", "sidecar"), deployment_controller="CODE_DEPLOY",
+        strategy=Strategy(name="CODE_DEPLOY"),
+        codedeploy=CodeDeployFacts(
+            application="demo-app-cd", deployment_group="demo-web-cd-dg",
+            deployment_config="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+            target_groups=("blue", "green"), production_listeners=("arn:listener/80",),
+            test_listeners=("arn:listener/8080",), container_name="web", container_port=8080,
+            termination_wait_minutes=5),
+        task_definition=codedeploy_task_definition(tags))
+    service = Service(cluster="cd-cluster", name="demo-web-cd", container="web")
+    return (EnvironmentFacts(Target(None, service), facts),)

@@ -22,7 +22,14 @@ from typing import Any
 
 import pytest
 import yaml
-from sample_facts import ACCOUNT, EXECUTION_ROLE, TASK_ROLE, environments, seed_environments
+from sample_facts import (
+    ACCOUNT,
+    EXECUTION_ROLE,
+    TASK_ROLE,
+    codedeploy_environments,
+    environments,
+    seed_environments,
+)
 
 from ecspipe.config import Config, load_config, parse_config
 from ecspipe.documents import policies
@@ -145,6 +152,16 @@ def generated_documents() -> dict[str, Document]:
     for count in (2, 5, 10):
         envs = environments(count)
         docs[f"pipeline_policy-{count}-environments"] = Document(
+            "pipeline_policy",
+            policies.pipeline_policy(names, envs, CONNECTIONS["codeconnections"]),
+            INLINE_POLICY_LIMIT,
+            pass_roles=frozenset(r for e in envs for r in e.service.pass_role_arns),
+        )
+    # CODE_DEPLOY (CodeDeployToECS's permissions), alone and next to an ECS-action service.
+    for label, envs in (("codedeploy", codedeploy_environments()),
+                        ("codedeploy-untagged", codedeploy_environments(tags=False)),
+                        ("mixed", (*environments(2), *codedeploy_environments()))):
+        docs[f"pipeline_policy-{label}"] = Document(
             "pipeline_policy",
             policies.pipeline_policy(names, envs, CONNECTIONS["codeconnections"]),
             INLINE_POLICY_LIMIT,
@@ -716,3 +733,45 @@ def test_the_guard_ignores_a_deny_with_a_wildcard() -> None:
     # The bucket policy's Deny s3:* to Principal "*" is allowed on purpose.
     policy = _one({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"})
     assert guard_problems(policy) == []
+
+
+def test_a_code_deploy_service_gets_exactly_codedeploy_to_ecs_permissions() -> None:
+    names = names_for(example_config())
+    policy = policies.pipeline_policy(names, codedeploy_environments(),
+                                      CONNECTIONS["codeconnections"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    arn = f"arn:aws:codedeploy:us-east-1:{ACCOUNT}"
+    assert by_sid["CodeDeployApplications"]["Resource"] == f"{arn}:application:demo-app-cd"
+    assert sorted(by_sid["CodeDeployApplications"]["Action"]) == [
+        "codedeploy:GetApplication", "codedeploy:GetApplicationRevision",
+        "codedeploy:RegisterApplicationRevision"]
+    assert by_sid["CodeDeployDeployments"] == {
+        "Sid": "CodeDeployDeployments", "Effect": "Allow",
+        "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"],
+        "Resource": f"{arn}:deploymentgroup:demo-app-cd/demo-web-cd-dg"}
+    assert by_sid["CodeDeployConfigs"]["Resource"] == (
+        f"{arn}:deploymentconfig:CodeDeployDefault.ECSLinear10PercentEvery1Minutes")
+    assert by_sid["TaskDefinitions"]["Action"] == "ecs:RegisterTaskDefinition"
+    # The task definition has tags: the new revision is tagged on registration.
+    assert by_sid["TagCodeDeployTaskDefinitions"]["Resource"] == (
+        f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/demo-web-cd:*")
+    assert by_sid["PassTaskRoles"]["Resource"] == sorted({TASK_ROLE, EXECUTION_ROLE})
+    # CodeDeploy's own role changes the service: the pipeline role never does.
+    actions = {a for s in policy["Statement"] for a in _as_list(s["Action"])}
+    assert not {"ecs:UpdateService", "ecs:DescribeServices", "ecs:DescribeTasks",
+                "ecs:ListTasks", "ecs:DescribeTaskDefinition"} & actions
+    untagged = policies.pipeline_policy(names, codedeploy_environments(tags=False),
+                                        CONNECTIONS["codeconnections"])
+    assert "ecs:TagResource" not in {a for s in untagged["Statement"]
+                                     for a in _as_list(s["Action"])}
+
+
+def test_next_to_an_ecs_action_service_register_task_definition_is_granted_once() -> None:
+    names = names_for(example_config())
+    policy = policies.pipeline_policy(names, (*environments(1), *codedeploy_environments()),
+                                      CONNECTIONS["codeconnections"])
+    granted = [s["Sid"] for s in policy["Statement"]
+               if "ecs:RegisterTaskDefinition" in _as_list(s["Action"])]
+    assert granted == ["TaskDefinitions"]
+    service = next(s for s in policy["Statement"] if s["Sid"] == "Service")
+    assert service["Resource"].endswith(":service/staging-cluster/demo-web-staging")

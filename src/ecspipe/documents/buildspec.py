@@ -12,6 +12,9 @@ Choices the guide learned the hard way:
 - `imagedefinitions.json` names the *container* in the task definition (the
   guide calls it the service name; a mismatch fails the Deploy stage), checked
   in preflight against ECS's character set.
+- A CODE_DEPLOY environment gets no image definitions: CodeDeployToECS reads
+  imageDetail.json, its taskdef and its appspec (documents/codedeploy.py), all
+  written in the `build` phase after the push.
 - Variables persist across commands and phases in buildspec version 0.2; bash is
   requested explicitly for `${VAR:0:7}`.
 
@@ -37,11 +40,15 @@ from typing import Any
 import yaml
 
 from ecspipe.config import Config
+from ecspipe.documents.codedeploy import IMAGE_DETAIL
 from ecspipe.names import IMAGEDEFINITIONS
 
 # (file name, container name): one image definitions file per environment, all
 # naming the one image the build pushed (environments' container names may differ).
 Definitions = Sequence[tuple[str, str]]
+# (file name, text): CodeDeployToECS's taskdef and appspec files, known at `up`; with
+# any of them the build writes imageDetail.json too.
+Files = Sequence[tuple[str, str]]
 # Listed out, not as ranges: bracket ranges in bash follow the locale's collation.
 _ALNUM = string.ascii_letters + string.digits
 # An image reference: registry host, repository path, ':' tag or '@' digest.
@@ -91,14 +98,35 @@ def imagedefinitions_command(file_name: str, container: str, image_var: str) -> 
             f'> "$SRC_DIR/{file_name}"')
 
 
+def imagedetail_command(image_var: str) -> str:
+    """One shell line writing `{"ImageURI": $image_var}` to `$SRC_DIR/imageDetail.json`
+    (CodeDeployToECS's image file), guarded exactly as the image definitions are."""
+    var = _var(image_var)
+    head, tail = '{"ImageURI":"', '"}'
+    guard = (f'[[ "${var}" =~ ^[{_IMAGE_CHARS}]+$ ]] || '
+             + _fail(f"${var} is not an image reference; refusing to write {IMAGE_DETAIL}"))
+    return (f"{guard}; printf '%s' {_quote(head)}\"${var}\"{_quote(tail)} "
+            f'> "$SRC_DIR/{IMAGE_DETAIL}"')
+
+
+def static_file_command(file_name: str, text: str) -> str:
+    """One shell line writing `text` (known when `up` renders the buildspec) to
+    `$SRC_DIR/file_name`: printf '%s\\n' with each line one single-quoted argument."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(json|yaml)", file_name):
+        raise ValueError(f"not a plain file name: {file_name!r}")
+    lines = (text[:-1] if text.endswith("\n") else text).split("\n")
+    arguments = " ".join(_quote(line) for line in lines)
+    return f"printf '%s\\n' {arguments} > \"$SRC_DIR/{file_name}\""
+
+
 def _var(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"not a shell variable name: {name!r}")
     return name
 
 
-def build_commands(config: Config, repository_uri: str,
-                   definitions: Definitions) -> dict[str, list[str]]:
+def build_commands(config: Config, repository_uri: str, definitions: Definitions,
+                   files: Files = ()) -> dict[str, list[str]]:
     """The commands of each phase, as the buildspec will run them."""
     context = config.build.context or "."
     docker_build = ["docker", "build", "--tag", '"$IMAGE_URI"']
@@ -128,23 +156,31 @@ def build_commands(config: Config, repository_uri: str,
             *[imagedefinitions_command(file, container, "IMAGE_URI")
               for file, container in definitions],
             *[f'cat "$SRC_DIR/{file}"' for file, _ in definitions],
+            # CodeDeployToECS's files: the image, then each environment's static ones.
+            *([imagedetail_command("IMAGE_URI"), f'cat "$SRC_DIR/{IMAGE_DETAIL}"']
+              if files else []),
+            *[static_file_command(name, text) for name, text in files],
         ],
     }
 
 
-def buildspec_document(config: Config, repository_uri: str,
-                       definitions: Definitions) -> dict[str, Any]:
-    phases = build_commands(config, repository_uri, definitions)
+def buildspec_document(config: Config, repository_uri: str, definitions: Definitions,
+                       files: Files = ()) -> dict[str, Any]:
+    phases = build_commands(config, repository_uri, definitions, files)
+    listed = [file for file, _ in definitions]
+    if files:
+        listed += [IMAGE_DETAIL, *[name for name, _ in files]]
     return {
         "version": 0.2,
         "env": {"shell": "bash"},
         "phases": {name: {"commands": commands} for name, commands in phases.items()},
-        "artifacts": {"files": [file for file, _ in definitions], "discard-paths": "yes"},
+        "artifacts": {"files": listed, "discard-paths": "yes"},
     }
 
 
-def render_buildspec(config: Config, repository_uri: str, definitions: Definitions) -> str:
-    return yaml.safe_dump(buildspec_document(config, repository_uri, definitions),
+def render_buildspec(config: Config, repository_uri: str, definitions: Definitions,
+                     files: Files = ()) -> str:
+    return yaml.safe_dump(buildspec_document(config, repository_uri, definitions, files),
                           sort_keys=False, width=1000)
 
 

@@ -1,6 +1,6 @@
 """The CodePipeline V2 declaration: Source (connection) -> Build (CodeBuild) -> each environment.
 
-Each environment is an optional approval stage and an ECS deploy stage, in the
+Each environment is an optional approval stage and a deploy stage, in the
 config's order; the single `service:` form is the one stage `Deploy`, exactly
 the declaration of before environments.
 
@@ -22,6 +22,7 @@ from typing import Any
 from ecspipe.config import Config
 from ecspipe.config.rules import branch_pattern
 from ecspipe.documents.conditions import stage_conditions
+from ecspipe.documents.deploy import deploy_action_configuration
 from ecspipe.facts import EnvironmentFacts
 from ecspipe.names import APPROVAL_ACTION, DEPLOY_ACTION, Names
 
@@ -60,9 +61,11 @@ def environment_stages(names: Names, environments: Sequence[EnvironmentFacts]) -
     type in the API model): category Approval, owner AWS, provider Manual, version 1,
     no artifacts; no NotificationArn: the notification rule covers "approval needed".
     The ECS deploy action ("Amazon Elastic Container Service deploy action reference"):
-    ClusterName, ServiceName and FileName, the environment's own image definitions.
-    A deploy stage carries its environment's gates (documents/conditions.py); with
-    `on_failure: fail` and no alarms or window it is exactly the stage of before them.
+    ClusterName, ServiceName and FileName, the environment's own image definitions (and
+    DeploymentTimeout for ECS blue/green, linear, canary); CodeDeployToECS for a
+    CODE_DEPLOY service (documents/deploy.py). A deploy stage carries its environment's
+    gates (documents/conditions.py); with `on_failure: fail` and no alarms or window it is
+    exactly the stage of before them.
     """
     stages: list[dict[str, Any]] = []
     for env in environments:
@@ -73,18 +76,11 @@ def environment_stages(names: Names, environments: Sequence[EnvironmentFacts]) -
         gates = env.target.gates
         conditions = stage_conditions(gates.on_failure, list(gates.alarms), gates.bake_minutes,
                                       gates.window)
+        provider, configuration = deploy_action_configuration(
+            env, names.imagedefinitions(env.name), BUILD_ARTIFACT)
         stages.append({"name": names.deploy_stage(env.name), "actions": [_action(
-            DEPLOY_ACTION,
-            "Deploy",
-            "ECS",
-            {
-                "ClusterName": env.service.cluster_name,
-                "ServiceName": env.service.service_name,
-                "FileName": names.imagedefinitions(env.name),
-            },
-            [BUILD_ARTIFACT],
-            [],
-        )], **conditions})
+            DEPLOY_ACTION, "Deploy", provider, configuration, [BUILD_ARTIFACT], [])],
+            **conditions})
     return stages
 
 

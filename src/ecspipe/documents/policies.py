@@ -5,6 +5,8 @@ narrowed (reference/aws-facts.md section 3). No wildcard action anywhere in the
 roles' policies. `Resource: "*"` appears only where the action has no
 resource-level permissions: ecr:GetAuthorizationToken, ecs:DescribeTaskDefinition,
 ecs:RegisterTaskDefinition, and ecs:ListTasks (narrowed by an ecs:cluster condition).
+A CODE_DEPLOY environment's service gets CodeDeployToECS's permissions instead of
+the ECS action's (no UpdateService: CodeDeploy's own role changes the service).
 A KMS key named by alias is granted on `key/*` of the account and region, narrowed
 by kms:ResourceAliases and kms:ViaService (IAM cannot name a key by its alias).
 """
@@ -18,7 +20,7 @@ from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
 from ecspipe.config.references import kms_grant, parameter_arn, secret_arn
 from ecspipe.documents.conditions import alarm_arns, alarm_statement
 from ecspipe.documents.project import ecr_build_image
-from ecspipe.facts import EnvironmentFacts
+from ecspipe.facts import EnvironmentFacts, ServiceFacts
 from ecspipe.names import Names
 
 VERSION = "2012-10-17"
@@ -206,44 +208,12 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def pipeline_policy(
-    names: Names, environments: Sequence[EnvironmentFacts], connection_arn: str
-) -> dict[str, Any]:
-    """The CodePipeline role: artifacts, the connection, the build, and for every
-    environment exactly its service, its cluster's tasks, its task family and the roles
-    its task definition passes. Approvals need no permission of the role (a person
-    answers them); nor does the notification rule (CodeStar Notifications publishes
-    with its own service principal)."""
-    account = {"StringEquals": {"aws:ResourceAccount": names.account}}
-    ecs_arn = f"arn:{names.partition}:ecs:{names.region}:{names.account}"
-    services = [e.service for e in environments]
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ArtifactBucket",
-            "Effect": "Allow",
-            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketVersioning"],
-            "Resource": names.artifact_bucket_arn,
-            "Condition": account,
-        },
-        {
-            "Sid": "ArtifactObjects",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
-            "Resource": f"{names.artifact_bucket_arn}/*",
-            "Condition": account,
-        },
-        {
-            "Sid": "SourceConnection",
-            "Effect": "Allow",
-            "Action": f"{connection_service_prefix(connection_arn)}:UseConnection",
-            "Resource": connection_arn,
-        },
-        {
-            "Sid": "Build",
-            "Effect": "Allow",
-            "Action": ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
-            "Resource": names.build_project_arn,
-        },
+def _ecs_action_statements(ecs_arn: str, services: list[ServiceFacts]) -> list[dict[str, Any]]:
+    """What the ECS deploy action does for its services: describe and register task
+    definitions, update the service, watch its tasks, tag the new revision."""
+    if not services:
+        return []
+    return [
         {
             # Neither action supports resource-level permissions.
             "Sid": "TaskDefinitions",
@@ -284,6 +254,111 @@ def pipeline_policy(
             "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
         },
     ]
+
+
+def _codedeploy_statements(names: Names, ecs_arn: str, services: list[ServiceFacts],
+                           register: bool) -> list[dict[str, Any]]:
+    """What CodeDeployToECS does: register the taskdef (no resource-level permission),
+    register the revision with the application, create and read the deployment in the
+    group, read the deployment configuration. The least-privilege mapping of the AWS
+    CDK's CodeDeployEcsDeployAction, scoped to these groups ("CodeDeploy permissions
+    reference": CreateDeployment and GetDeployment on the deployment group;
+    GetApplication, GetApplicationRevision and RegisterApplicationRevision on the
+    application; GetDeploymentConfig on the deployment configuration). A taskdef with
+    tags needs ecs:TagResource on the new revision, as for the ECS action. `register`:
+    ecs:RegisterTaskDefinition is not granted already (for an ECS action's service)."""
+    groups = [s.codedeploy for s in services if s.codedeploy is not None]
+    if not groups:
+        return []
+    arn = f"arn:{names.partition}:codedeploy:{names.region}:{names.account}"
+    statements: list[dict[str, Any]] = [{
+        # No resource-level permissions.
+        "Sid": "TaskDefinitions",  # as for the ECS action (it registers only)
+        "Effect": "Allow",
+        "Action": "ecs:RegisterTaskDefinition",
+        "Resource": "*",
+    }] if register else []
+    statements += [
+        {
+            "Sid": "CodeDeployApplications",
+            "Effect": "Allow",
+            "Action": ["codedeploy:GetApplication", "codedeploy:GetApplicationRevision",
+                       "codedeploy:RegisterApplicationRevision"],
+            "Resource": _one_or_all(_unique(f"{arn}:application:{g.application}"
+                                            for g in groups)),
+        },
+        {
+            "Sid": "CodeDeployDeployments",
+            "Effect": "Allow",
+            "Action": ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"],
+            "Resource": _one_or_all(_unique(
+                f"{arn}:deploymentgroup:{g.application}/{g.deployment_group}" for g in groups)),
+        },
+        {
+            "Sid": "CodeDeployConfigs",
+            "Effect": "Allow",
+            "Action": "codedeploy:GetDeploymentConfig",
+            "Resource": _one_or_all(_unique(f"{arn}:deploymentconfig:{g.deployment_config}"
+                                            for g in groups)),
+        },
+    ]
+    tagged = [s for s in services if (s.task_definition or {}).get("tags")]
+    if tagged:
+        statements.append({
+            "Sid": "TagCodeDeployTaskDefinitions",
+            "Effect": "Allow",
+            "Action": "ecs:TagResource",
+            "Resource": _one_or_all(_unique(f"{ecs_arn}:task-definition/{s.family}:*"
+                                            for s in tagged)),
+            "Condition": {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+        })
+    return statements
+
+
+def pipeline_policy(
+    names: Names, environments: Sequence[EnvironmentFacts], connection_arn: str
+) -> dict[str, Any]:
+    """The CodePipeline role: artifacts, the connection, the build, and for every
+    environment exactly its service, its cluster's tasks, its task family and the roles
+    its task definition passes. Approvals need no permission of the role (a person
+    answers them); nor does the notification rule (CodeStar Notifications publishes
+    with its own service principal)."""
+    account = {"StringEquals": {"aws:ResourceAccount": names.account}}
+    ecs_arn = f"arn:{names.partition}:ecs:{names.region}:{names.account}"
+    services = [e.service for e in environments]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ArtifactBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketVersioning"],
+            "Resource": names.artifact_bucket_arn,
+            "Condition": account,
+        },
+        {
+            "Sid": "ArtifactObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
+            "Resource": f"{names.artifact_bucket_arn}/*",
+            "Condition": account,
+        },
+        {
+            "Sid": "SourceConnection",
+            "Effect": "Allow",
+            "Action": f"{connection_service_prefix(connection_arn)}:UseConnection",
+            "Resource": connection_arn,
+        },
+        {
+            "Sid": "Build",
+            "Effect": "Allow",
+            "Action": ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+            "Resource": names.build_project_arn,
+        },
+    ]
+    by_ecs = [s for s in services if s.codedeploy is None]
+    statements += _ecs_action_statements(ecs_arn, by_ecs)
+    statements += _codedeploy_statements(names, ecs_arn,
+                                         [s for s in services if s.codedeploy is not None],
+                                         register=not by_ecs)
     pass_roles = sorted({arn for s in services for arn in s.pass_role_arns})
     if pass_roles:
         statements.append(

@@ -8,6 +8,7 @@ from typing import Any
 
 from ecspipe.config import Config, ParameterStoreRef, SecretsManagerRef
 from ecspipe.documents.buildspec import render_buildspec
+from ecspipe.documents.codedeploy import appspec_file, appspec_text, taskdef_file, taskdef_text
 from ecspipe.facts import EnvironmentFacts, shared_architecture
 from ecspipe.names import Names, tag_list
 
@@ -31,8 +32,23 @@ def build_image(config: Config, environments: Environments) -> str:
 
 
 def image_definitions(names: Names, environments: Environments) -> list[tuple[str, str]]:
-    """(file, container) of every environment: the files the build writes, in order."""
-    return [(names.imagedefinitions(e.name), e.service.container) for e in environments]
+    """(file, container) of every environment the ECS action deploys: the image definitions
+    files the build writes, in order."""
+    return [(names.imagedefinitions(e.name), e.service.container) for e in environments
+            if e.service.codedeploy is None]
+
+
+def codedeploy_files(environments: Environments) -> list[tuple[str, str]]:
+    """(file, text) of each CODE_DEPLOY environment's taskdef and appspec, in order."""
+    files = []
+    for env in environments:
+        cd, service = env.service.codedeploy, env.service
+        if cd is None or service.task_definition is None:
+            continue
+        files.append((taskdef_file(env.name), taskdef_text(service.task_definition,
+                                                          service.container) + "\n"))
+        files.append((appspec_file(env.name), appspec_text(cd.container_name, cd.container_port)))
+    return files
 
 
 ECR_IMAGE = re.compile(
@@ -82,7 +98,8 @@ def description(config: Config, environments: Environments) -> str:
 
 def project_request(config: Config, names: Names, environments: Environments) -> dict[str, Any]:
     buildspec = config.build.buildspec or render_buildspec(
-        config, names.ecr_repository_uri, image_definitions(names, environments))
+        config, names.ecr_repository_uri, image_definitions(names, environments),
+        codedeploy_files(environments))
     return {
         "name": names.build_project,
         "description": description(config, environments),
