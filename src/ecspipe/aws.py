@@ -195,7 +195,13 @@ class Aws:
     def session(self) -> Any:
         if self._session is None:
             # An unknown profile surfaces at the first client (see translate()).
-            self._session = _botocore_session(self.profile)
+            session = _botocore_session(self.profile)
+            # The config and credentials files are parsed now, once: after a parse error
+            # botocore keeps what it read so far and a second client would start without
+            # the error (with concurrent first requests, the one reported was a race).
+            # The session is kept only once they parsed, so every caller gets the error.
+            session.full_config
+            self._session = session
         return self._session
 
     def on(self, event: str, handler: Callable[..., Any]) -> None:

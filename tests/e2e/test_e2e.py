@@ -562,6 +562,18 @@ class Background:
             time.sleep(0.2)
         pytest.fail(f"release printed no execution id\n{self.out_path.read_text()}")
 
+    def said(self, text: str, timeout: float = COMMAND_TIMEOUT) -> None:
+        """Until release --wait has printed `text` (it polls: the approval can be waiting
+        in the sandbox a few seconds before release --wait sees it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.out_path.read_text():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        pytest.fail(f"release --wait never said {text!r}\n{self.out_path.read_text()}")
+
     def result(self) -> Run:
         try:
             code = self.proc.wait(timeout=RELEASE_TIMEOUT + 60)
@@ -598,6 +610,7 @@ def test_promotion_through_staging_and_an_approval_to_production_and_a_rejection
     release = Background(home, url)
     ours = release.execution_id()
     _wait_for_approval(ecspipe, url, ours)
+    release.said("waiting for approval to deploy to production")
     assert release.proc.poll() is None, "release --wait waits while the approval does"
     # ...and `approve` lets it finish.
     approved = ecspipe("approve", "-c", ENVIRONMENTS, "--env", "production", "--yes",
@@ -627,6 +640,7 @@ def test_promotion_through_staging_and_an_approval_to_production_and_a_rejection
     release = Background(home, url)
     again = release.execution_id()
     _wait_for_approval(ecspipe, url, again)
+    release.said("waiting for approval to deploy to production")
     no = ecspipe("approve", "-c", ENVIRONMENTS, "--reject", "--yes", "--comment",
                  "not on a Friday", endpoint=url)
     assert no.code == 0, show(no)

@@ -424,6 +424,23 @@ def test_every_client_gets_the_limits_timeouts():
     assert Limits().deadline + Limits().read <= 60
 
 
+def test_a_config_parse_error_reaches_every_client_not_only_the_first(tmp_path, monkeypatch):
+    """botocore keeps a half-read config after a parse error: without parsing up front,
+    the second client (another thread's first request) started without the error."""
+    import botocore.exceptions
+
+    from ecspipe.aws import Aws
+
+    Aws("us-east-1", endpoint_url="http://127.0.0.1:9").client("sts")  # as earlier runs do
+    path = tmp_path / "credentials"
+    path.write_text("\x00\x1b[2J[[[\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(path))
+    aws = Aws("us-east-1", endpoint_url="http://127.0.0.1:9")
+    for service in ("sts", "ecs"):
+        with pytest.raises(botocore.exceptions.ConfigParseError):
+            aws.client(service)
+
+
 CONFIG_FILES = [
     ("config-no-bracket", "AWS_CONFIG_FILE", "[default\nregion = us-east-1\n",
      "cannot parse the AWS config file"),
