@@ -200,7 +200,7 @@ class Aws:
             # botocore keeps what it read so far and a second client would start without
             # the error (with concurrent first requests, the one reported was a race).
             # The session is kept only once they parsed, so every caller gets the error.
-            session.full_config
+            _ = session.full_config
             self._session = session
         return self._session
 
