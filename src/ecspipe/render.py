@@ -686,12 +686,17 @@ def outcome(result: Any) -> None:
         return
     out(f"release failed: execution {result.execution_id} (pipeline: {result.status}): "
         f"{result.reason}", style="bold red")
+    _failure_details(result)
+
+
+def _failure_details(result: Any) -> None:
+    """Under a failed release or rollback: the action that failed, its error, the log."""
     if result.failed_action:
         fa = result.failed_action
         out(f"  failed action: {fa['stage']}/{fa['action']}")
         if fa.get("error"):
             out(f"  error: {fa['error']}")
-    if result.log_tail:
+    if getattr(result, "log_tail", None):
         out("  last lines of the build log:")
         for line in result.log_tail:
             out(f"    {line}")
@@ -727,8 +732,4 @@ def rolled_back(result: Any, plan: Any) -> None:
         return
     out(f"rollback failed: execution {result.execution_id} (pipeline: {result.status}): "
         f"{result.reason}", style="bold red")
-    if result.failed_action:
-        fa = result.failed_action
-        out(f"  failed action: {fa['stage']}/{fa['action']}")
-        if fa.get("error"):
-            out(f"  error: {fa['error']}")
+    _failure_details(result)
