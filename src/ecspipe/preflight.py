@@ -56,16 +56,25 @@ def check_references(config: Config, account: str) -> None:
         for field, shown, arn_text in refs:
             arn = parse_arn(arn_text)
             if arn and arn.account != account:
-                problems.append(f"build.env.{name}.{field}: {shown} is in account {arn.account}, "
-                                f"but the credentials are for account {account}")
+                problems.append(_other_account(f"build.env.{name}.{field}", shown, arn.account,
+                                               account))
+    _refuse_other_account(
+        problems, "secret references",
+        "the build role may read only its own account's secrets: use references of this "
+        "account, or the right --profile")
+
+
+def _other_account(where: str, value: str, other: str, account: str) -> str:
+    return f"{where}: {value} is in account {other}, but the credentials are for account {account}"
+
+
+def _refuse_other_account(problems: list[str], what: str, hint: str) -> None:
+    """One ConfigError for every config value found in another account (exit 2)."""
     if problems:
         raise ConfigError(
             problems[0] if len(problems) == 1 else
-            f"{len(problems)} secret references are in another account",
-            problems=problems if len(problems) > 1 else None,
-            hint="the build role may read only its own account's secrets: use references of "
-            "this account, or the right --profile",
-        )
+            f"{len(problems)} {what} are in another account",
+            problems=problems if len(problems) > 1 else None, hint=hint)
 
 
 def check_placement(config: Config, account: str) -> None:
@@ -79,20 +88,16 @@ def check_placement(config: Config, account: str) -> None:
         for field, value in (("cluster", target.service.cluster), ("name", target.service.name)):
             m = _arn_parts(value)
             if m and m["account"] != account:
-                problems.append(f"{target.where}.{field}: {value} is in account {m['account']}, "
-                                f"but the credentials are for account {account}")
-    topic = config.notify.sns_topic_arn if config.notify else None
-    if topic and topic.split(":")[4] != account:
-        problems.append(f"notify.sns_topic_arn: {topic} is in account {topic.split(':')[4]}, "
-                        f"but the credentials are for account {account}")
-    if problems:
-        raise ConfigError(
-            problems[0] if len(problems) == 1 else
-            f"{len(problems)} resources of the config are in another account",
-            problems=problems if len(problems) > 1 else None,
-            hint="ecspipe deploys within one account (the credentials'): use the right "
-            "--profile, or resources of this account",
-        )
+                problems.append(_other_account(f"{target.where}.{field}", value, m["account"],
+                                               account))
+    given = (config.notify.sns_topic_arn if config.notify else None) or ""
+    topic = parse_arn(given)
+    if topic and topic.account != account:
+        problems.append(_other_account("notify.sns_topic_arn", given, topic.account, account))
+    _refuse_other_account(
+        problems, "resources of the config",
+        "ecspipe deploys within one account (the credentials'): use the right --profile, or "
+        "resources of this account")
 
 
 # DescribeServices takes at most 10 services per call (ECS API Reference).
